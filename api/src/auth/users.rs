@@ -1,0 +1,178 @@
+//! Users and refresh tokens in PostgreSQL.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, FromQueryResult, Statement};
+use uuid::Uuid;
+
+/// A user row.
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct User {
+    /// Id.
+    pub id: Uuid,
+    /// Lower-cased e-mail.
+    pub email: String,
+    /// bcrypt hash.
+    pub password_hash: String,
+    /// Display name.
+    pub name: String,
+    /// `customer` or `admin`.
+    pub role: String,
+    /// Whether the e-mail was verified by OTP.
+    pub is_verified: bool,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+}
+
+const USER_COLUMNS: &str = "id, email, password_hash, name, role, is_verified, created_at";
+
+fn stmt(sql: &str, values: Vec<sea_orm::Value>) -> Statement {
+    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
+}
+
+/// The user with this e-mail.
+pub async fn by_email(db: &impl ConnectionTrait, email: &str) -> Result<Option<User>, DbErr> {
+    User::find_by_statement(stmt(
+        &format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1"),
+        vec![email.into()],
+    ))
+    .one(db)
+    .await
+}
+
+/// The user with this id.
+pub async fn by_id(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<User>, DbErr> {
+    User::find_by_statement(stmt(
+        &format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"),
+        vec![id.into()],
+    ))
+    .one(db)
+    .await
+}
+
+/// Creates an unverified customer, or refreshes the name and password of an
+/// unverified one; a verified account is left untouched. Returns the row, or `None`
+/// when the address belongs to a verified account.
+pub async fn upsert_unverified(
+    db: &impl ConnectionTrait,
+    email: &str,
+    name: &str,
+    password_hash: &str,
+) -> Result<Option<User>, DbErr> {
+    User::find_by_statement(stmt(
+        &format!(
+            "INSERT INTO users (id, email, password_hash, name) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (email) DO UPDATE
+               SET password_hash = EXCLUDED.password_hash, name = EXCLUDED.name, updated_at = now()
+               WHERE users.is_verified = FALSE
+             RETURNING {USER_COLUMNS}"
+        ),
+        vec![
+            Uuid::now_v7().into(),
+            email.into(),
+            password_hash.into(),
+            name.into(),
+        ],
+    ))
+    .one(db)
+    .await
+}
+
+/// Marks the user verified; `false` if it already was.
+pub async fn mark_verified(db: &impl ConnectionTrait, id: Uuid) -> Result<bool, DbErr> {
+    let r = db
+        .execute_raw(stmt(
+            "UPDATE users SET is_verified = TRUE, updated_at = now() WHERE id = $1 AND NOT is_verified",
+            vec![id.into()],
+        ))
+        .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Replaces the password hash (cost upgrade).
+pub async fn set_password_hash(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    hash: &str,
+) -> Result<(), DbErr> {
+    db.execute_raw(stmt(
+        "UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1",
+        vec![id.into(), hash.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// A refresh token row.
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct RefreshToken {
+    /// Id.
+    pub id: Uuid,
+    /// Owner.
+    pub user_id: Uuid,
+    /// Session (rotation family).
+    pub family_id: Uuid,
+    /// Expiry.
+    pub expires_at: DateTime<Utc>,
+    /// Set when rotated.
+    pub used_at: Option<DateTime<Utc>>,
+    /// Set when the family was revoked.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// Stores a refresh token by its SHA-256.
+pub async fn insert_refresh(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+    family_id: Uuid,
+    token_hash: Vec<u8>,
+    expires_at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    db.execute_raw(stmt(
+        "INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at)
+         VALUES ($1, $2, $3, $4, $5)",
+        vec![
+            Uuid::now_v7().into(),
+            user_id.into(),
+            family_id.into(),
+            token_hash.into(),
+            expires_at.into(),
+        ],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// The refresh token with this hash, locked for the rotation.
+pub async fn refresh_for_update(
+    db: &impl ConnectionTrait,
+    token_hash: Vec<u8>,
+) -> Result<Option<RefreshToken>, DbErr> {
+    RefreshToken::find_by_statement(stmt(
+        "SELECT id, user_id, family_id, expires_at, used_at, revoked_at
+         FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE",
+        vec![token_hash.into()],
+    ))
+    .one(db)
+    .await
+}
+
+/// Marks a token rotated.
+pub async fn mark_refresh_used(db: &impl ConnectionTrait, id: Uuid) -> Result<(), DbErr> {
+    db.execute_raw(stmt(
+        "UPDATE refresh_tokens SET used_at = now() WHERE id = $1",
+        vec![id.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Revokes every token of a family.
+pub async fn revoke_family(db: &impl ConnectionTrait, family_id: Uuid) -> Result<u64, DbErr> {
+    let r = db
+        .execute_raw(stmt(
+            "UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL",
+            vec![family_id.into()],
+        ))
+        .await?;
+    Ok(r.rows_affected())
+}

@@ -1,0 +1,297 @@
+//! Cache-aside for catalogue reads, coherent across instances.
+//!
+//! Invariants:
+//! - every cached value is stamped with the catalogue generation it was read under
+//!   (stored as `<generation>:<JSON>`); a reader fetches the current generation and the
+//!   value in one `MGET` and ignores a value with another stamp, so one `INCR products:generation` invalidates every
+//!   listing, including the seed's keys `all_products`, `products_with_images` and
+//!   `total_products` (which are also deleted, as the seed did);
+//! - a write invalidates after its commit and before it answers, so no instance serves
+//!   a listing older than a write an admin was told succeeded; a reader that loaded
+//!   before the write stamps its value with the old generation, so it is never served;
+//! - on a cold key, one reader across all instances takes a short Redis lock and loads;
+//!   the others wait for its value (single flight), falling back to the database after
+//!   a bound;
+//! - Redis down: reads go to PostgreSQL (`X-Cache: BYPASS`), slower but correct.
+//!
+//! Listings cache the whole response body, so a hit sends the stored bytes as they
+//! are: no JSON is parsed or written on the hottest path of the shop.
+
+use std::{future::Future, time::Duration};
+
+use bytes::Bytes;
+use prometheus::{IntCounter, IntCounterVec, Opts};
+use rand::Rng;
+use redis::aio::ConnectionManager;
+use serde::{Serialize, de::DeserializeOwned};
+
+use crate::{error::ApiError, metrics::Metrics};
+
+/// The generation counter.
+pub const GENERATION_KEY: &str = "products:generation";
+/// All active products (the seed's key).
+pub const ALL_PRODUCTS: &str = "all_products";
+/// Active products with images (the seed's key).
+pub const PRODUCTS_WITH_IMAGES: &str = "products_with_images";
+/// Number of active products (the seed's key).
+pub const TOTAL_PRODUCTS: &str = "total_products";
+
+/// How long a waiting reader polls for the value another reader is loading.
+const FLIGHT_WAIT: Duration = Duration::from_secs(3);
+/// How long the loading lock lives if its holder dies.
+const LOCK_TTL_MS: u64 = 5000;
+
+/// Where a response came from (the `X-Cache` header).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheOutcome {
+    /// Served from Redis.
+    Hit,
+    /// Loaded from PostgreSQL and cached.
+    Miss,
+    /// Redis unavailable: served from PostgreSQL.
+    Bypass,
+}
+
+impl CacheOutcome {
+    /// Header value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hit => "HIT",
+            Self::Miss => "MISS",
+            Self::Bypass => "BYPASS",
+        }
+    }
+}
+
+/// `generation:json` as stored.
+fn stamp(generation: i64, json: &[u8]) -> Vec<u8> {
+    let mut stored = Vec::with_capacity(json.len() + 21);
+    stored.extend_from_slice(generation.to_string().as_bytes());
+    stored.push(b':');
+    stored.extend_from_slice(json);
+    stored
+}
+
+/// The JSON of a stored value, if it was stamped with `generation`. Anything else,
+/// including a value written in another format, is a miss.
+fn unstamp(stored: Vec<u8>, generation: i64) -> Option<Bytes> {
+    let colon = stored.iter().take(21).position(|&b| b == b':')?;
+    let stamped: i64 = std::str::from_utf8(&stored[..colon]).ok()?.parse().ok()?;
+    (stamped == generation).then(|| Bytes::from(stored).slice(colon + 1..))
+}
+
+/// The catalogue cache of one instance.
+#[derive(Clone)]
+pub struct CatalogueCache {
+    redis: ConnectionManager,
+    ttl: Duration,
+    results: IntCounterVec,
+    db_loads: IntCounter,
+}
+
+impl CatalogueCache {
+    /// A cache over `redis` with entries living `ttl` plus jitter.
+    pub fn new(
+        redis: ConnectionManager,
+        ttl: Duration,
+        metrics: &Metrics,
+    ) -> Result<Self, prometheus::Error> {
+        let results = IntCounterVec::new(
+            Opts::new(
+                "cache_requests_total",
+                "Catalogue cache lookups by result (hit, miss, bypass)",
+            ),
+            &["result"],
+        )?;
+        let db_loads = IntCounter::new(
+            "catalogue_db_loads_total",
+            "Catalogue reads that went to PostgreSQL",
+        )?;
+        metrics.register(Box::new(results.clone()))?;
+        metrics.register(Box::new(db_loads.clone()))?;
+        Ok(Self {
+            redis,
+            ttl,
+            results,
+            db_loads,
+        })
+    }
+
+    fn record(&self, outcome: CacheOutcome) {
+        self.results
+            .with_label_values(&[&outcome.as_str().to_lowercase()])
+            .inc();
+    }
+
+    /// Reads `generation` and `key` in one round trip; the value only if its stamp
+    /// is current.
+    async fn lookup(&self, key: &str) -> redis::RedisResult<(i64, Option<Bytes>)> {
+        let mut conn = self.redis.clone();
+        let (generation, stored): (Option<i64>, Option<Vec<u8>>) = redis::cmd("MGET")
+            .arg(GENERATION_KEY)
+            .arg(key)
+            .query_async(&mut conn)
+            .await?;
+        let generation = generation.unwrap_or(0);
+        Ok((generation, stored.and_then(|v| unstamp(v, generation))))
+    }
+
+    /// The value under `key` as serde JSON, loading it with `load` on a miss.
+    pub async fn get_or_load<T, F, Fut>(
+        &self,
+        key: &str,
+        load: F,
+    ) -> Result<(T, CacheOutcome), ApiError>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, sea_orm::DbErr>>,
+    {
+        let (json, outcome) = self
+            .get_or_load_json(key, || async move {
+                let value = load().await?;
+                serde_json::to_vec(&value).map_err(|e| sea_orm::DbErr::Custom(e.to_string()))
+            })
+            .await?;
+        let value = serde_json::from_slice(&json).map_err(ApiError::internal)?;
+        Ok((value, outcome))
+    }
+
+    /// The JSON bytes under `key`, loading them with `load` on a miss. A hit returns
+    /// the stored bytes without parsing them.
+    pub async fn get_or_load_json<F, Fut>(
+        &self,
+        key: &str,
+        load: F,
+    ) -> Result<(Bytes, CacheOutcome), ApiError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Vec<u8>, sea_orm::DbErr>>,
+    {
+        let generation = match self.lookup(key).await {
+            Ok((_, Some(value))) => {
+                self.record(CacheOutcome::Hit);
+                return Ok((value, CacheOutcome::Hit));
+            }
+            Ok((generation, None)) => generation,
+            Err(e) => {
+                tracing::warn!(error = %e, "cache unavailable; reading PostgreSQL");
+                self.record(CacheOutcome::Bypass);
+                self.db_loads.inc();
+                return Ok((Bytes::from(load().await?), CacheOutcome::Bypass));
+            }
+        };
+
+        let lock = format!("lock:{key}");
+        let mut conn = self.redis.clone();
+        let acquired: Option<String> = redis::cmd("SET")
+            .arg(&lock)
+            .arg(1)
+            .arg("NX")
+            .arg("PX")
+            .arg(LOCK_TTL_MS)
+            .query_async(&mut conn)
+            .await
+            .unwrap_or(None);
+        if acquired.is_some() {
+            // Between our miss and our lock, another reader may have loaded, stored
+            // and unlocked: check again before querying.
+            if let Ok((_, Some(value))) = self.lookup(key).await {
+                let _: redis::RedisResult<()> =
+                    redis::cmd("DEL").arg(&lock).query_async(&mut conn).await;
+                self.record(CacheOutcome::Hit);
+                return Ok((value, CacheOutcome::Hit));
+            }
+        } else {
+            // Someone else is loading: wait for their value rather than add a query.
+            let deadline = tokio::time::Instant::now() + FLIGHT_WAIT;
+            while tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(15)).await;
+                if let Ok((_, Some(value))) = self.lookup(key).await {
+                    self.record(CacheOutcome::Hit);
+                    return Ok((value, CacheOutcome::Hit));
+                }
+            }
+        }
+
+        self.db_loads.inc();
+        let value = load().await;
+        if let Ok(json) = &value {
+            self.store(key, generation, json).await;
+        }
+        if acquired.is_some() {
+            let _: redis::RedisResult<()> =
+                redis::cmd("DEL").arg(&lock).query_async(&mut conn).await;
+        }
+        self.record(CacheOutcome::Miss);
+        Ok((Bytes::from(value?), CacheOutcome::Miss))
+    }
+
+    async fn store(&self, key: &str, generation: i64, json: &[u8]) {
+        let jitter = rand::rng().random_range(0..=self.ttl.as_millis() as u64 / 4);
+        let ttl_ms = self.ttl.as_millis() as u64 + jitter;
+        let mut conn = self.redis.clone();
+        let stored: redis::RedisResult<()> = redis::cmd("SET")
+            .arg(key)
+            .arg(stamp(generation, json))
+            .arg("PX")
+            .arg(ttl_ms.max(1))
+            .query_async(&mut conn)
+            .await;
+        if let Err(e) = stored {
+            tracing::warn!(error = %e, key, "caching failed");
+        }
+    }
+
+    /// Invalidates every catalogue entry on every instance. Called after a write
+    /// commits and before it answers. A failure is logged: PostgreSQL already holds
+    /// the change, and entries expire within their TTL.
+    pub async fn invalidate(&self) {
+        let mut conn = self.redis.clone();
+        let result: redis::RedisResult<()> = redis::pipe()
+            .atomic()
+            .incr(GENERATION_KEY, 1)
+            .ignore()
+            .del(&[ALL_PRODUCTS, PRODUCTS_WITH_IMAGES, TOTAL_PRODUCTS])
+            .ignore()
+            .query_async(&mut conn)
+            .await;
+        if let Err(e) = result {
+            tracing::error!(error = %e, "catalogue cache invalidation failed; entries expire within their TTL");
+        }
+    }
+}
+
+/// The cache key of a filtered listing.
+pub fn listing_key<Q: Serialize>(query: &Q) -> String {
+    use sha2::{Digest, Sha256};
+    let canonical = serde_json::to_vec(query).unwrap_or_default();
+    format!(
+        "products:list:{}",
+        &hex::encode(Sha256::digest(canonical))[..32]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{stamp, unstamp};
+
+    #[test]
+    fn a_stamped_value_comes_back_only_under_its_generation() {
+        let stored = stamp(42, br#"{"a":1}"#);
+        assert_eq!(stored, br#"42:{"a":1}"#);
+        assert_eq!(
+            unstamp(stored.clone(), 42).as_deref(),
+            Some(&br#"{"a":1}"#[..])
+        );
+        assert_eq!(unstamp(stored, 43), None);
+    }
+
+    #[test]
+    fn values_in_another_format_are_misses() {
+        assert_eq!(unstamp(br#"{"generation":1,"data":[]}"#.to_vec(), 1), None);
+        assert_eq!(unstamp(b"no colon here".to_vec(), 0), None);
+        assert_eq!(unstamp(Vec::new(), 0), None);
+        assert_eq!(unstamp(b"-1:[]".to_vec(), 1), None);
+    }
+}

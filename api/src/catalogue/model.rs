@@ -1,0 +1,338 @@
+//! Catalogue types as clients see them, and the validated input of a new product.
+
+use chrono::{DateTime, Utc};
+use poem_openapi::{Enum, Object};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::ApiError;
+
+/// Product categories (the original shop's list).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Serialize, Deserialize)]
+#[oai(rename_all = "SCREAMING_SNAKE_CASE")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Category {
+    /// Fruits and vegetables.
+    FruitsVegetables,
+    /// Dairy and bakery.
+    DairyBakery,
+    /// Snacks and branded foods.
+    SnacksBrandedFoods,
+    /// Beverages.
+    Beverages,
+    /// Personal care.
+    PersonalCare,
+    /// Household supplies.
+    HouseholdSupplies,
+    /// Meat and seafood.
+    MeatSeafood,
+    /// Gourmet and world food.
+    GourmetWorldFood,
+    /// Baby care.
+    BabyCare,
+    /// Cleaning and household.
+    CleaningHousehold,
+    /// Staples.
+    Staples,
+    /// Pet care.
+    PetCare,
+}
+
+impl Category {
+    /// Every category.
+    pub const ALL: [Self; 12] = [
+        Self::FruitsVegetables,
+        Self::DairyBakery,
+        Self::SnacksBrandedFoods,
+        Self::Beverages,
+        Self::PersonalCare,
+        Self::HouseholdSupplies,
+        Self::MeatSeafood,
+        Self::GourmetWorldFood,
+        Self::BabyCare,
+        Self::CleaningHousehold,
+        Self::Staples,
+        Self::PetCare,
+    ];
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::FruitsVegetables => "FRUITS_VEGETABLES",
+            Self::DairyBakery => "DAIRY_BAKERY",
+            Self::SnacksBrandedFoods => "SNACKS_BRANDED_FOODS",
+            Self::Beverages => "BEVERAGES",
+            Self::PersonalCare => "PERSONAL_CARE",
+            Self::HouseholdSupplies => "HOUSEHOLD_SUPPLIES",
+            Self::MeatSeafood => "MEAT_SEAFOOD",
+            Self::GourmetWorldFood => "GOURMET_WORLD_FOOD",
+            Self::BabyCare => "BABY_CARE",
+            Self::CleaningHousehold => "CLEANING_HOUSEHOLD",
+            Self::Staples => "STAPLES",
+            Self::PetCare => "PET_CARE",
+        }
+    }
+
+    /// Parses a stored or submitted name.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let raw = raw.trim();
+        Self::ALL
+            .into_iter()
+            .find(|c| c.as_str().eq_ignore_ascii_case(raw))
+    }
+}
+
+/// Whether a product is on sale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Serialize, Deserialize)]
+#[oai(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
+pub enum ProductStatus {
+    /// Listed and on sale.
+    Active,
+    /// Hidden from listings, kept for past orders.
+    Archived,
+}
+
+/// An image of a product.
+#[derive(Debug, Clone, Object, Serialize, Deserialize)]
+pub struct ImageRef {
+    /// Image id.
+    pub id: Uuid,
+    /// Path that serves the bytes from any instance.
+    pub url: String,
+    /// `image/jpeg`, `image/png` or `image/webp`.
+    pub content_type: String,
+}
+
+/// A product.
+#[derive(Debug, Clone, Object, Serialize, Deserialize)]
+pub struct ProductView {
+    /// Id.
+    pub id: Uuid,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Price in the currency's smallest unit (cents); money is never a float.
+    pub price_cents: i64,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// Category.
+    pub category: Category,
+    /// Units in stock.
+    pub stock: i32,
+    /// At or below this stock, admins are warned.
+    pub low_stock_threshold: i32,
+    /// `active` or `archived`.
+    pub status: ProductStatus,
+    /// Images, first is the main one.
+    pub images: Vec<ImageRef>,
+    /// Optimistic-concurrency version of the fields `PATCH` edits: send it back with
+    /// `PATCH`. Stock moves (orders, adjustments) do not change it: they are atomic
+    /// deltas, and a sale must not make an admin's edit of the price stale.
+    pub version: i32,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Longest name accepted.
+pub const MAX_NAME: usize = 200;
+/// Longest description accepted.
+pub const MAX_DESCRIPTION: usize = 5000;
+/// Highest price accepted (1,000,000.00).
+pub const MAX_PRICE_CENTS: i64 = 100_000_000;
+/// Highest stock accepted.
+pub const MAX_STOCK: i64 = 1_000_000;
+
+/// A validated new product.
+#[derive(Debug, Clone)]
+pub struct NewProduct {
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Price in cents.
+    pub price_cents: i64,
+    /// Currency.
+    pub currency: String,
+    /// Category.
+    pub category: Category,
+    /// Initial stock.
+    pub stock: i32,
+    /// Low-stock threshold.
+    pub low_stock_threshold: i32,
+}
+
+/// A field problem: (field, problem).
+pub type FieldError = (&'static str, String);
+
+/// Validates a name.
+pub fn check_name(raw: &str) -> Result<String, FieldError> {
+    let name = raw.trim();
+    if name.is_empty() {
+        return Err(("name", "is required".into()));
+    }
+    if name.chars().count() > MAX_NAME {
+        return Err(("name", format!("must be at most {MAX_NAME} characters")));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(("name", "must not contain control characters".into()));
+    }
+    Ok(name.to_owned())
+}
+
+/// Validates a description.
+pub fn check_description(raw: &str) -> Result<String, FieldError> {
+    let d = raw.trim();
+    if d.contains('\0') {
+        return Err(("description", "must not contain NUL characters".into()));
+    }
+    if d.chars().count() > MAX_DESCRIPTION {
+        return Err((
+            "description",
+            format!("must be at most {MAX_DESCRIPTION} characters"),
+        ));
+    }
+    Ok(d.to_owned())
+}
+
+/// Validates a price.
+pub fn check_price(cents: i64) -> Result<i64, FieldError> {
+    if !(0..=MAX_PRICE_CENTS).contains(&cents) {
+        return Err((
+            "price_cents",
+            format!("must be between 0 and {MAX_PRICE_CENTS}"),
+        ));
+    }
+    Ok(cents)
+}
+
+/// Validates a currency code.
+pub fn check_currency(raw: &str) -> Result<String, FieldError> {
+    let c = raw.trim().to_ascii_uppercase();
+    if c.len() != 3 || !c.bytes().all(|b| b.is_ascii_uppercase()) {
+        return Err(("currency", "must be a 3-letter ISO 4217 code".into()));
+    }
+    Ok(c)
+}
+
+/// Validates a stock level or threshold.
+pub fn check_count(field: &'static str, n: i64) -> Result<i32, FieldError> {
+    if !(0..=MAX_STOCK).contains(&n) {
+        return Err((field, format!("must be between 0 and {MAX_STOCK}")));
+    }
+    Ok(n as i32)
+}
+
+/// Turns a field problem into the API error.
+pub fn field_error((field, problem): FieldError) -> ApiError {
+    ApiError::validation(field, problem)
+}
+
+impl NewProduct {
+    /// Validates raw fields.
+    pub fn parse(
+        name: &str,
+        description: Option<&str>,
+        price_cents: i64,
+        currency: Option<&str>,
+        category: Category,
+        stock: i64,
+        low_stock_threshold: Option<i64>,
+    ) -> Result<Self, FieldError> {
+        Ok(Self {
+            name: check_name(name)?,
+            description: check_description(description.unwrap_or_default())?,
+            price_cents: check_price(price_cents)?,
+            currency: check_currency(currency.unwrap_or("USD"))?,
+            category,
+            stock: check_count("stock", stock)?,
+            low_stock_threshold: check_count(
+                "low_stock_threshold",
+                low_stock_threshold.unwrap_or(5),
+            )?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_valid_product_parses_and_bad_fields_are_named() {
+        assert!(NewProduct::parse("Tea", None, 450, None, Category::Beverages, 10, None).is_ok());
+        let field = |r: Result<NewProduct, FieldError>| r.err().map(|e| e.0);
+        assert_eq!(
+            field(NewProduct::parse(
+                "",
+                None,
+                1,
+                None,
+                Category::Beverages,
+                1,
+                None
+            )),
+            Some("name")
+        );
+        assert_eq!(
+            field(NewProduct::parse(
+                &"x".repeat(10_000),
+                None,
+                1,
+                None,
+                Category::Beverages,
+                1,
+                None
+            )),
+            Some("name")
+        );
+        assert_eq!(
+            field(NewProduct::parse(
+                "a",
+                None,
+                -1,
+                None,
+                Category::Beverages,
+                1,
+                None
+            )),
+            Some("price_cents")
+        );
+        assert_eq!(
+            field(NewProduct::parse(
+                "a",
+                None,
+                1,
+                Some("dollars"),
+                Category::Beverages,
+                1,
+                None
+            )),
+            Some("currency")
+        );
+        assert_eq!(
+            field(NewProduct::parse(
+                "a",
+                None,
+                1,
+                None,
+                Category::Beverages,
+                -3,
+                None
+            )),
+            Some("stock")
+        );
+    }
+
+    #[test]
+    fn categories_round_trip_through_their_names() {
+        for c in Category::ALL {
+            assert_eq!(Category::parse(c.as_str()), Some(c));
+        }
+        assert_eq!(Category::parse("beverages"), Some(Category::Beverages));
+        assert_eq!(Category::parse("WEAPONS"), None);
+    }
+}

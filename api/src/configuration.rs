@@ -1,0 +1,284 @@
+//! Typed configuration read from environment variables only.
+//!
+//! Invariant: a missing or malformed variable stops start-up with an error that names
+//! it. Every variable read here is documented in `.env.example`.
+
+use std::{fmt::Display, net::IpAddr, str::FromStr, time::Duration};
+
+/// A configuration problem, naming the variable at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A required variable is not set (or is empty).
+    #[error("missing environment variable {0}")]
+    Missing(&'static str),
+    /// A variable is set but cannot be parsed.
+    #[error("invalid environment variable {name}: {reason}")]
+    Invalid {
+        /// The variable.
+        name: &'static str,
+        /// Why it was rejected.
+        reason: String,
+    },
+}
+
+/// Reads a variable; `Ok(None)` when it is unset or empty.
+fn raw(name: &'static str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// A required variable, parsed.
+pub fn required<T: FromStr>(name: &'static str) -> Result<T, ConfigError>
+where
+    T::Err: Display,
+{
+    let value = raw(name).ok_or(ConfigError::Missing(name))?;
+    parse(name, &value)
+}
+
+/// An optional variable with a default, parsed.
+pub fn optional<T: FromStr>(name: &'static str, default: T) -> Result<T, ConfigError>
+where
+    T::Err: Display,
+{
+    match raw(name) {
+        Some(value) => parse(name, &value),
+        None => Ok(default),
+    }
+}
+
+fn parse<T: FromStr>(name: &'static str, value: &str) -> Result<T, ConfigError>
+where
+    T::Err: Display,
+{
+    value
+        .trim()
+        .parse()
+        .map_err(|e: T::Err| ConfigError::Invalid {
+            name,
+            reason: e.to_string(),
+        })
+}
+
+/// A secret of at least `min_len` bytes.
+pub fn secret(name: &'static str, min_len: usize) -> Result<String, ConfigError> {
+    let value: String = required(name)?;
+    if value.len() < min_len {
+        return Err(ConfigError::Invalid {
+            name,
+            reason: format!("must be at least {min_len} bytes long"),
+        });
+    }
+    Ok(value)
+}
+
+/// CORS policy: which browser origins may call the API, and whether they may send
+/// credentials. Never `*`: an explicit list only.
+#[derive(Debug, Clone)]
+pub struct CorsSettings {
+    /// Exact origins such as `http://localhost:3000`.
+    pub allowed_origins: Vec<String>,
+    /// Whether `Access-Control-Allow-Credentials: true` is sent.
+    pub allow_credentials: bool,
+}
+
+impl CorsSettings {
+    fn from_env() -> Result<Self, ConfigError> {
+        let list: String = optional("CORS_ALLOWED_ORIGINS", "http://localhost:3000".to_owned())?;
+        let mut allowed_origins = Vec::new();
+        for origin in list.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+            if origin == "*" {
+                return Err(ConfigError::Invalid {
+                    name: "CORS_ALLOWED_ORIGINS",
+                    reason: "`*` is not allowed: list the frontend origins".into(),
+                });
+            }
+            if !(origin.starts_with("http://") || origin.starts_with("https://")) {
+                return Err(ConfigError::Invalid {
+                    name: "CORS_ALLOWED_ORIGINS",
+                    reason: format!("`{origin}` is not an http(s) origin"),
+                });
+            }
+            allowed_origins.push(origin.trim_end_matches('/').to_owned());
+        }
+        Ok(Self {
+            allowed_origins,
+            allow_credentials: optional("CORS_ALLOW_CREDENTIALS", true)?,
+        })
+    }
+}
+
+/// Everything one API instance needs to run.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Address to bind.
+    pub host: IpAddr,
+    /// Port to bind; `0` picks a free one (tests).
+    pub port: u16,
+    /// Name of this instance, reported by `/stats/instance`.
+    pub instance_id: String,
+    /// PostgreSQL URL.
+    pub database_url: String,
+    /// Pool size per instance.
+    pub database_max_connections: u32,
+    /// Redis URL.
+    pub redis_url: String,
+    /// Kafka bootstrap servers, comma separated.
+    pub kafka_brokers: String,
+    /// CORS policy.
+    pub cors: CorsSettings,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// How long in-flight requests get to finish after SIGTERM.
+    pub shutdown_timeout: Duration,
+    /// How long `/health/ready` answers 503 before the listener closes, so a load
+    /// balancer stops sending new requests first.
+    pub shutdown_drain: Duration,
+    /// Authentication and its limits.
+    pub auth: AuthSettings,
+    /// Lifetime of catalogue cache entries (plus up to 25% jitter).
+    pub catalogue_cache_ttl: Duration,
+    /// Most units of one product in one cart.
+    pub max_quantity_per_product: i32,
+    /// Key sealing secrets carried inside events (the OTP code), shared with the
+    /// email consumer.
+    pub event_seal_key: SealKey,
+}
+
+/// A 32-byte key given as 64 hex digits.
+#[derive(Clone)]
+pub struct SealKey(pub [u8; 32]);
+
+impl std::fmt::Debug for SealKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SealKey(..)")
+    }
+}
+
+impl SealKey {
+    /// Reads `EVENT_SEAL_KEY`.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let hex_key: String = required("EVENT_SEAL_KEY")?;
+        let bytes = hex::decode(hex_key.trim()).map_err(|e| ConfigError::Invalid {
+            name: "EVENT_SEAL_KEY",
+            reason: format!("not hex: {e}"),
+        })?;
+        let key: [u8; 32] = bytes.try_into().map_err(|_| ConfigError::Invalid {
+            name: "EVENT_SEAL_KEY",
+            reason: "must be 32 bytes (64 hex digits)".into(),
+        })?;
+        Ok(Self(key))
+    }
+}
+
+/// Tokens, OTPs, passwords and throttling.
+#[derive(Clone)]
+pub struct AuthSettings {
+    /// HMAC key of access tokens (HS256).
+    pub jwt_secret: String,
+    /// `iss` of access tokens.
+    pub jwt_issuer: String,
+    /// `aud` of access tokens.
+    pub jwt_audience: String,
+    /// Lifetime of an access token.
+    pub access_ttl: Duration,
+    /// Lifetime of a refresh token.
+    pub refresh_ttl: Duration,
+    /// Server secret of the OTP HMAC.
+    pub otp_secret: String,
+    /// Lifetime of an OTP.
+    pub otp_ttl: Duration,
+    /// Wrong tries before a code dies.
+    pub otp_max_attempts: u32,
+    /// Wait between two codes for one address.
+    pub otp_cooldown: Duration,
+    /// Codes per address per hour.
+    pub otp_max_per_hour_per_email: u32,
+    /// Codes per client IP per hour.
+    pub otp_max_per_hour_per_ip: u32,
+    /// Failed logins per account within the window before 429.
+    pub login_max_failures: u32,
+    /// Failed logins per client IP within the window before 429.
+    pub login_max_failures_per_ip: u32,
+    /// The throttling window.
+    pub login_window: Duration,
+    /// bcrypt cost of new hashes.
+    pub bcrypt_cost: u32,
+    /// bcrypt hashes running at once per instance.
+    pub bcrypt_max_concurrency: usize,
+    /// Peers whose `X-Real-IP` names the client (the load balancer).
+    pub trusted_proxies: Vec<IpAddr>,
+}
+
+impl std::fmt::Debug for AuthSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthSettings")
+            .field("jwt_issuer", &self.jwt_issuer)
+            .field("jwt_audience", &self.jwt_audience)
+            .field("access_ttl", &self.access_ttl)
+            .field("bcrypt_cost", &self.bcrypt_cost)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuthSettings {
+    /// Reads the auth settings.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let bcrypt_cost: u32 = optional("BCRYPT_COST", 11)?;
+        if !(4..=31).contains(&bcrypt_cost) {
+            return Err(ConfigError::Invalid {
+                name: "BCRYPT_COST",
+                reason: "must be between 4 and 31".into(),
+            });
+        }
+        let proxies: String = optional("TRUSTED_PROXIES", "127.0.0.1,::1".to_owned())?;
+        let mut trusted_proxies = Vec::new();
+        for p in proxies.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            trusted_proxies.push(parse::<IpAddr>("TRUSTED_PROXIES", p)?);
+        }
+        Ok(Self {
+            jwt_secret: secret("JWT_SECRET", 32)?,
+            jwt_issuer: optional("JWT_ISSUER", "shop-api".to_owned())?,
+            jwt_audience: optional("JWT_AUDIENCE", "shop-clients".to_owned())?,
+            access_ttl: Duration::from_secs(optional("ACCESS_TOKEN_TTL_SECONDS", 900)?),
+            refresh_ttl: Duration::from_secs(
+                optional::<u64>("REFRESH_TOKEN_TTL_DAYS", 30)? * 86_400,
+            ),
+            otp_secret: secret("OTP_HMAC_SECRET", 32)?,
+            otp_ttl: Duration::from_secs(optional("OTP_TTL_SECONDS", 600)?),
+            otp_max_attempts: optional("OTP_MAX_ATTEMPTS", 5)?,
+            otp_cooldown: Duration::from_secs(optional("OTP_RESEND_COOLDOWN_SECONDS", 60)?),
+            otp_max_per_hour_per_email: optional("OTP_MAX_PER_HOUR_PER_EMAIL", 5)?,
+            otp_max_per_hour_per_ip: optional("OTP_MAX_PER_HOUR_PER_IP", 30)?,
+            login_max_failures: optional("LOGIN_MAX_FAILURES", 5)?,
+            login_max_failures_per_ip: optional("LOGIN_MAX_FAILURES_PER_IP", 50)?,
+            login_window: Duration::from_secs(optional("LOGIN_FAILURE_WINDOW_SECONDS", 900)?),
+            bcrypt_cost,
+            bcrypt_max_concurrency: optional("BCRYPT_MAX_CONCURRENCY", 2)?,
+            trusted_proxies,
+        })
+    }
+}
+
+impl Settings {
+    /// Reads the settings from the environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let port: u16 = optional("PORT", 5000)?;
+        Ok(Self {
+            host: optional("HOST", IpAddr::from([127, 0, 0, 1]))?,
+            port,
+            instance_id: optional("INSTANCE_ID", format!("api-{port}"))?,
+            database_url: required("DATABASE_URL")?,
+            database_max_connections: optional("DATABASE_MAX_CONNECTIONS", 10)?,
+            redis_url: required("REDIS_URL")?,
+            kafka_brokers: required("KAFKA_BROKERS")?,
+            cors: CorsSettings::from_env()?,
+            max_body_bytes: optional("MAX_BODY_BYTES", 26_214_400)?,
+            shutdown_timeout: Duration::from_secs(optional("SHUTDOWN_TIMEOUT_SECONDS", 30)?),
+            shutdown_drain: Duration::from_millis(optional("SHUTDOWN_DRAIN_MS", 1000)?),
+            auth: AuthSettings::from_env()?,
+            catalogue_cache_ttl: Duration::from_secs(optional("CATALOGUE_CACHE_TTL_SECONDS", 60)?),
+            max_quantity_per_product: optional("MAX_QUANTITY_PER_PRODUCT", 10)?,
+            event_seal_key: SealKey::from_env()?,
+        })
+    }
+}

@@ -1,0 +1,91 @@
+//! Kafka plumbing shared by the API and the consumers: client configuration, topic
+//! creation and the broker health check.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use rdkafka::{
+    ClientConfig,
+    admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
+    client::DefaultClientContext,
+    error::RDKafkaErrorCode,
+    producer::FutureProducer,
+};
+
+use crate::events::{TOPICS, dlq_topic};
+
+/// Partitions per topic: the most consumer instances of one group that can share the
+/// work. Documented in the README; more instances than this sit idle.
+pub const PARTITIONS: i32 = 6;
+
+/// A client configuration for `brokers`.
+pub fn client_config(brokers: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", brokers)
+        .set("socket.timeout.ms", "10000")
+        .set("log.connection.close", "false");
+    config
+}
+
+/// The idempotent producer: `acks=all`, no reordering, no duplicates on retry.
+pub fn producer(brokers: &str) -> anyhow::Result<FutureProducer> {
+    client_config(brokers)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("message.timeout.ms", "30000")
+        .set("linger.ms", "5")
+        .create()
+        .context("creating the Kafka producer")
+}
+
+/// Whether the broker answers a metadata request within `timeout`.
+pub async fn broker_reachable(producer: &FutureProducer, timeout: Duration) -> Result<(), String> {
+    let producer = producer.clone();
+    tokio::task::spawn_blocking(move || {
+        use rdkafka::producer::Producer;
+        producer
+            .client()
+            .fetch_metadata(None, timeout)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
+/// Creates every topic of the system and its dead-letter twin; existing ones are kept.
+pub async fn create_topics(brokers: &str) -> anyhow::Result<()> {
+    let mut names: Vec<String> = Vec::new();
+    for topic in TOPICS {
+        names.push((*topic).to_owned());
+        names.push(dlq_topic(topic));
+    }
+    ensure_topics(brokers, &names, PARTITIONS).await
+}
+
+/// Creates `names` with `partitions` each unless they exist.
+pub async fn ensure_topics(brokers: &str, names: &[String], partitions: i32) -> anyhow::Result<()> {
+    let admin: AdminClient<DefaultClientContext> = client_config(brokers)
+        .create()
+        .context("creating the Kafka admin client")?;
+    let topics: Vec<NewTopic<'_>> = names
+        .iter()
+        .map(|n| NewTopic::new(n, partitions, TopicReplication::Fixed(1)))
+        .collect();
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let results = admin
+        .create_topics(&topics, &options)
+        .await
+        .context("creating Kafka topics")?;
+    for result in results {
+        match result {
+            Ok(name) => tracing::info!(topic = %name, partitions, "topic created"),
+            Err((name, RDKafkaErrorCode::TopicAlreadyExists)) => {
+                tracing::info!(topic = %name, "topic exists");
+            }
+            Err((name, code)) => anyhow::bail!("creating topic {name}: {code}"),
+        }
+    }
+    Ok(())
+}

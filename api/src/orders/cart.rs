@@ -1,0 +1,265 @@
+//! The cart of a user. Concurrent adds of the same product sum atomically
+//! (`INSERT ... ON CONFLICT DO UPDATE SET quantity = quantity + excluded`).
+
+use poem::http::StatusCode;
+use poem_openapi::Object;
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, FromQueryResult, Statement,
+    TransactionTrait,
+};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+
+/// A cart line as clients see it.
+#[derive(Debug, Clone, Object, FromQueryResult)]
+pub struct CartLine {
+    /// Cart item id.
+    pub id: Uuid,
+    /// Product id.
+    pub product_id: Uuid,
+    /// Product name now.
+    pub product_name: String,
+    /// Unit price now, in cents.
+    pub unit_price_cents: i64,
+    /// Currency.
+    pub currency: String,
+    /// Quantity.
+    pub quantity: i32,
+    /// `unit_price_cents * quantity`.
+    pub line_total_cents: i64,
+    /// Units in stock now.
+    pub available: i32,
+}
+
+/// A cart.
+#[derive(Debug, Clone, Object)]
+pub struct CartView {
+    /// Lines, oldest first.
+    pub items: Vec<CartLine>,
+    /// Sum of the line totals, in cents.
+    pub total_cents: i64,
+    /// Units in the cart.
+    pub item_count: i64,
+    /// Currency of the total.
+    pub currency: String,
+}
+
+fn stmt(sql: &str, values: Vec<sea_orm::Value>) -> Statement {
+    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
+}
+
+/// The cart lines of `user`.
+pub async fn lines(db: &impl ConnectionTrait, user: Uuid) -> Result<Vec<CartLine>, DbErr> {
+    CartLine::find_by_statement(stmt(
+        "SELECT ci.id, ci.product_id, p.name AS product_name, p.price_cents AS unit_price_cents,
+                p.currency, ci.quantity, p.price_cents * ci.quantity AS line_total_cents,
+                p.stock AS available
+         FROM carts c JOIN cart_items ci ON ci.cart_id = c.id JOIN products p ON p.id = ci.product_id
+         WHERE c.user_id = $1 ORDER BY ci.added_at, ci.id",
+        vec![user.into()],
+    ))
+    .all(db)
+    .await
+}
+
+/// The cart of `user`.
+pub async fn view(db: &impl ConnectionTrait, user: Uuid) -> Result<CartView, DbErr> {
+    let items = lines(db, user).await?;
+    Ok(CartView {
+        total_cents: items.iter().map(|l| l.line_total_cents).sum(),
+        item_count: items.iter().map(|l| i64::from(l.quantity)).sum(),
+        currency: items
+            .first()
+            .map_or_else(|| "USD".to_owned(), |l| l.currency.clone()),
+        items,
+    })
+}
+
+#[derive(Debug, FromQueryResult)]
+struct ProductState {
+    name: String,
+    stock: i32,
+    status: String,
+}
+
+async fn product_state(
+    db: &impl ConnectionTrait,
+    product: Uuid,
+) -> Result<Option<ProductState>, DbErr> {
+    ProductState::find_by_statement(stmt(
+        "SELECT name, stock, status FROM products WHERE id = $1",
+        vec![product.into()],
+    ))
+    .one(db)
+    .await
+}
+
+/// Checks that `product` is on sale with `quantity` in stock now.
+async fn check_available(
+    db: &impl ConnectionTrait,
+    product: Uuid,
+    quantity: i32,
+) -> Result<(), ApiError> {
+    let Some(p) = product_state(db, product).await? else {
+        return Err(ApiError::not_found("product"));
+    };
+    if p.status != "active" {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "PRODUCT_UNAVAILABLE",
+            format!("{} is no longer on sale", p.name),
+        )
+        .with_details(json!({ "product_id": product })));
+    }
+    if p.stock < quantity {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "INSUFFICIENT_STOCK",
+            format!("only {} of {} in stock", p.stock, p.name),
+        )
+        .with_details(json!({ "products": [{ "product_id": product, "name": p.name, "requested": quantity, "available": p.stock }] })));
+    }
+    Ok(())
+}
+
+/// Checks a requested quantity against the per-product limit.
+pub fn check_quantity(field: &str, quantity: i64, max: i32) -> Result<i32, ApiError> {
+    if quantity < 1 || quantity > i64::from(max) {
+        return Err(ApiError::validation(
+            field,
+            format!("must be between 1 and {max}"),
+        ));
+    }
+    Ok(quantity as i32)
+}
+
+fn limit_exceeded(max: i32, total: i32) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "QUANTITY_LIMIT",
+        format!("at most {max} of one product per cart (this would make {total})"),
+    )
+    .with_details(json!({ "field": "quantity", "max": max, "would_be": total }))
+}
+
+/// Adds `quantity` of `product` (or increases the line); returns the line's id.
+pub async fn add(
+    db: &DatabaseConnection,
+    user: Uuid,
+    product: Uuid,
+    quantity: i32,
+    max: i32,
+) -> Result<Uuid, ApiError> {
+    let txn = db.begin().await?;
+    check_available(&txn, product, quantity).await?;
+    #[derive(FromQueryResult)]
+    struct Id {
+        id: Uuid,
+    }
+    let cart = Id::find_by_statement(stmt(
+        "INSERT INTO carts (id, user_id) VALUES ($1, $2)
+         ON CONFLICT (user_id) DO UPDATE SET updated_at = now() RETURNING id",
+        vec![Uuid::now_v7().into(), user.into()],
+    ))
+    .one(&txn)
+    .await?
+    .ok_or_else(|| ApiError::internal("cart upsert returned nothing"))?;
+    #[derive(FromQueryResult)]
+    struct Line {
+        id: Uuid,
+        quantity: i32,
+    }
+    let line = Line::find_by_statement(stmt(
+        "INSERT INTO cart_items (id, cart_id, product_id, quantity) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (cart_id, product_id)
+           DO UPDATE SET quantity = cart_items.quantity + EXCLUDED.quantity, updated_at = now()
+         RETURNING id, quantity",
+        vec![
+            Uuid::now_v7().into(),
+            cart.id.into(),
+            product.into(),
+            quantity.into(),
+        ],
+    ))
+    .one(&txn)
+    .await?
+    .ok_or_else(|| ApiError::internal("cart line upsert returned nothing"))?;
+    if line.quantity > max {
+        return Err(limit_exceeded(max, line.quantity));
+    }
+    check_available(&txn, product, line.quantity).await?;
+    txn.commit().await?;
+    Ok(line.id)
+}
+
+/// Sets the quantity of `product` in the cart of `user`.
+pub async fn set_quantity(
+    db: &DatabaseConnection,
+    user: Uuid,
+    product: Uuid,
+    quantity: i32,
+) -> Result<(), ApiError> {
+    let txn = db.begin().await?;
+    check_available(&txn, product, quantity).await?;
+    let result = txn
+        .execute_raw(stmt(
+            "UPDATE cart_items ci SET quantity = $3, updated_at = now() FROM carts c
+             WHERE ci.cart_id = c.id AND c.user_id = $1 AND ci.product_id = $2",
+            vec![user.into(), product.into(), quantity.into()],
+        ))
+        .await?;
+    if result.rows_affected() == 0 {
+        return Err(ApiError::not_found("cart item"));
+    }
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Sets the quantity of the cart line `item` of `user`; returns its product id.
+pub async fn set_item_quantity(
+    db: &DatabaseConnection,
+    user: Uuid,
+    item: Uuid,
+    quantity: i32,
+) -> Result<Uuid, ApiError> {
+    #[derive(FromQueryResult)]
+    struct P {
+        product_id: Uuid,
+    }
+    let line = P::find_by_statement(stmt(
+        "SELECT ci.product_id FROM cart_items ci JOIN carts c ON c.id = ci.cart_id WHERE ci.id = $1 AND c.user_id = $2",
+        vec![item.into(), user.into()],
+    ))
+    .one(db)
+    .await?
+    .ok_or_else(|| ApiError::not_found("cart item"))?;
+    set_quantity(db, user, line.product_id, quantity).await?;
+    Ok(line.product_id)
+}
+
+/// Removes `product` from the cart of `user`.
+pub async fn remove(db: &DatabaseConnection, user: Uuid, product: Uuid) -> Result<(), ApiError> {
+    let result = db
+        .execute_raw(stmt(
+            "DELETE FROM cart_items ci USING carts c WHERE ci.cart_id = c.id AND c.user_id = $1 AND ci.product_id = $2",
+            vec![user.into(), product.into()],
+        ))
+        .await?;
+    if result.rows_affected() == 0 {
+        return Err(ApiError::not_found("cart item"));
+    }
+    Ok(())
+}
+
+/// Whether `user` has a cart at all.
+pub async fn exists(db: &impl ConnectionTrait, user: Uuid) -> Result<bool, DbErr> {
+    Ok(db
+        .query_one_raw(stmt(
+            "SELECT 1 AS one FROM carts WHERE user_id = $1",
+            vec![user.into()],
+        ))
+        .await?
+        .is_some())
+}

@@ -1,0 +1,168 @@
+//! `Idempotency-Key` for order placement, stored in PostgreSQL for 24 hours.
+//!
+//! The first request with a key records it `in_progress` (committed at once, so a
+//! concurrent duplicate sees it and gets 409); the order transaction then stores the
+//! response in the same commit as the order, so a replay can never disagree with what
+//! was written. The same key with another body is 422. A key left `in_progress` by a
+//! crashed instance may be taken over after [`STALE_AFTER_SECS`].
+
+use poem::http::StatusCode;
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, FromQueryResult, Statement};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::error::ApiError;
+
+/// An `in_progress` key older than this is considered abandoned.
+pub const STALE_AFTER_SECS: i64 = 60;
+
+/// What to do with a request carrying a key.
+pub enum Claim {
+    /// First request: go ahead.
+    Proceed,
+    /// Already answered: replay this.
+    Replay {
+        /// Status.
+        status: u16,
+        /// Body.
+        body: Value,
+    },
+}
+
+/// The hash of a request body, to spot a key reused for another request.
+pub fn request_hash(body: &[u8]) -> String {
+    hex::encode(Sha256::digest(body))
+}
+
+/// Validates a client key.
+pub fn parse_key(raw: &str) -> Result<String, ApiError> {
+    let key = raw.trim();
+    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::validation(
+            "Idempotency-Key",
+            "must be 1 to 255 printable ASCII characters",
+        ));
+    }
+    Ok(key.to_owned())
+}
+
+fn stmt(sql: &str, values: Vec<sea_orm::Value>) -> Statement {
+    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
+}
+
+/// Claims `key` for `user`, or says how to answer.
+pub async fn claim(
+    db: &impl ConnectionTrait,
+    user: Uuid,
+    key: &str,
+    hash: &str,
+) -> Result<Claim, ApiError> {
+    // Expired keys are forgotten first, so they can be reused.
+    db.execute_raw(stmt(
+        "DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND expires_at < now()",
+        vec![user.into(), key.into()],
+    ))
+    .await?;
+    let inserted = db
+        .execute_raw(stmt(
+            "INSERT INTO idempotency_keys (user_id, key, request_hash) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            vec![user.into(), key.into(), hash.into()],
+        ))
+        .await?;
+    if inserted.rows_affected() == 1 {
+        return Ok(Claim::Proceed);
+    }
+    #[derive(FromQueryResult)]
+    struct Row {
+        request_hash: String,
+        state: String,
+        response_status: Option<i32>,
+        response_body: Option<Value>,
+        age_secs: f64,
+    }
+    let row = Row::find_by_statement(stmt(
+        "SELECT request_hash, state, response_status, response_body,
+                EXTRACT(EPOCH FROM now() - created_at)::float8 AS age_secs
+         FROM idempotency_keys WHERE user_id = $1 AND key = $2",
+        vec![user.into(), key.into()],
+    ))
+    .one(db)
+    .await?
+    .ok_or_else(|| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "IDEMPOTENCY_IN_PROGRESS",
+            "retry in a moment",
+        )
+    })?;
+    if row.request_hash != hash {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "IDEMPOTENCY_KEY_REUSED",
+            "this Idempotency-Key was used with a different request body",
+        ));
+    }
+    match (row.state.as_str(), row.response_status, row.response_body) {
+        ("done", Some(status), Some(body)) => Ok(Claim::Replay {
+            status: status as u16,
+            body,
+        }),
+        _ if row.age_secs > STALE_AFTER_SECS as f64 => {
+            let taken = db
+                .execute_raw(stmt(
+                    "UPDATE idempotency_keys SET created_at = now() WHERE user_id = $1 AND key = $2 AND state = 'in_progress'
+                     AND created_at < now() - make_interval(secs => $3)",
+                    vec![user.into(), key.into(), (STALE_AFTER_SECS as f64).into()],
+                ))
+                .await?;
+            if taken.rows_affected() == 1 {
+                Ok(Claim::Proceed)
+            } else {
+                Err(in_progress())
+            }
+        }
+        _ => Err(in_progress()),
+    }
+}
+
+fn in_progress() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "IDEMPOTENCY_IN_PROGRESS",
+        "a request with this Idempotency-Key is still being processed",
+    )
+    .with_header(poem::http::header::RETRY_AFTER, "1")
+}
+
+/// Stores the response of the request that claimed `key` (call inside its transaction).
+pub async fn complete(
+    db: &impl ConnectionTrait,
+    user: Uuid,
+    key: &str,
+    status: u16,
+    body: &Value,
+) -> Result<(), DbErr> {
+    db.execute_raw(stmt(
+        "UPDATE idempotency_keys SET state = 'done', response_status = $3, response_body = $4
+         WHERE user_id = $1 AND key = $2",
+        vec![
+            user.into(),
+            key.into(),
+            i32::from(status).into(),
+            body.clone().into(),
+        ],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Forgets `key` (the request failed without a result worth replaying).
+pub async fn release(db: &impl ConnectionTrait, user: Uuid, key: &str) -> Result<(), DbErr> {
+    db.execute_raw(stmt(
+        "DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND state = 'in_progress'",
+        vec![user.into(), key.into()],
+    ))
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,130 @@
+//! Reading orders.
+
+use chrono::{DateTime, Utc};
+use poem_openapi::Object;
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, FromQueryResult, Statement};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// An order line with its price snapshot.
+#[derive(Debug, Clone, Object, FromQueryResult, Serialize, Deserialize)]
+pub struct OrderLine {
+    /// Product id.
+    pub product_id: Uuid,
+    /// Product name when ordered.
+    pub name: String,
+    /// Unit price when ordered, in cents.
+    pub unit_price_cents: i64,
+    /// Quantity.
+    pub quantity: i32,
+    /// `unit_price_cents * quantity`.
+    pub line_total_cents: i64,
+}
+
+#[derive(Debug, Clone, FromQueryResult)]
+struct OrderRow {
+    id: Uuid,
+    user_id: Uuid,
+    status: String,
+    note: Option<String>,
+    total_cents: i64,
+    currency: String,
+    created_at: DateTime<Utc>,
+}
+
+/// An order.
+#[derive(Debug, Clone, Object, Serialize, Deserialize)]
+pub struct OrderView {
+    /// Id.
+    pub id: Uuid,
+    /// Buyer.
+    pub user_id: Uuid,
+    /// `pending`, `paid`, `shipped`, `completed` or `cancelled`.
+    pub status: String,
+    /// The buyer's note, if any.
+    pub note: Option<String>,
+    /// Lines.
+    pub items: Vec<OrderLine>,
+    /// Sum of the lines, in cents.
+    pub total_cents: i64,
+    /// Currency.
+    pub currency: String,
+    /// When it was placed.
+    pub created_at: DateTime<Utc>,
+}
+
+fn stmt(sql: &str, values: Vec<sea_orm::Value>) -> Statement {
+    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
+}
+
+async fn attach(db: &impl ConnectionTrait, rows: Vec<OrderRow>) -> Result<Vec<OrderView>, DbErr> {
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let items = OrderLine::find_by_statement(stmt(
+            "SELECT product_id, name, unit_price_cents, quantity, line_total_cents
+             FROM order_items WHERE order_id = $1 ORDER BY id",
+            vec![row.id.into()],
+        ))
+        .all(db)
+        .await?;
+        out.push(OrderView {
+            id: row.id,
+            user_id: row.user_id,
+            status: row.status,
+            note: row.note,
+            items,
+            total_cents: row.total_cents,
+            currency: row.currency,
+            created_at: row.created_at,
+        });
+    }
+    Ok(out)
+}
+
+/// Order `id`, if `viewer` may see it (the buyer, or any admin).
+pub async fn get(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    viewer: Uuid,
+    is_admin: bool,
+) -> Result<Option<OrderView>, DbErr> {
+    let row = OrderRow::find_by_statement(stmt(
+        "SELECT id, user_id, status, note, total_cents, currency, created_at FROM orders
+         WHERE id = $1 AND (user_id = $2 OR $3)",
+        vec![id.into(), viewer.into(), is_admin.into()],
+    ))
+    .one(db)
+    .await?;
+    Ok(attach(db, row.into_iter().collect()).await?.pop())
+}
+
+/// One page of the orders of `user`, newest first, and their total number.
+pub async fn mine(
+    db: &impl ConnectionTrait,
+    user: Uuid,
+    page: u64,
+    page_size: u64,
+) -> Result<(Vec<OrderView>, u64), DbErr> {
+    #[derive(FromQueryResult)]
+    struct Count {
+        total: i64,
+    }
+    let total = Count::find_by_statement(stmt(
+        "SELECT count(*) AS total FROM orders WHERE user_id = $1",
+        vec![user.into()],
+    ))
+    .one(db)
+    .await?
+    .map_or(0, |c| c.total.max(0) as u64);
+    let rows = OrderRow::find_by_statement(stmt(
+        &format!(
+            "SELECT id, user_id, status, note, total_cents, currency, created_at FROM orders
+             WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT {page_size} OFFSET {}",
+            (page - 1).saturating_mul(page_size)
+        ),
+        vec![user.into()],
+    ))
+    .all(db)
+    .await?;
+    Ok((attach(db, rows).await?, total))
+}

@@ -1,0 +1,287 @@
+//! The transactional outbox and its relay.
+//!
+//! Invariants:
+//! - an event is inserted in the same transaction as the change it announces, so it
+//!   exists if and only if the change committed;
+//! - the relay runs in every API instance, but one batch is published at a time
+//!   across all of them (a transaction-scoped advisory lock), so events go out in id
+//!   order even while several instances catch up after an outage; rows are taken with
+//!   `FOR UPDATE SKIP LOCKED`, published with the idempotent producer (`acks=all`) and
+//!   marked published in the same transaction; a crash between publish and commit
+//!   republishes (at least once: consumers dedupe by `event_id`);
+//! - Kafka down: the batch fails, rows stay pending, the relay backs off and catches
+//!   up when the broker returns. No request ever waits for Kafka.
+
+use std::time::Duration;
+
+use prometheus::{IntCounter, IntGauge};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, FromQueryResult, Statement,
+    TransactionTrait,
+};
+use tokio::sync::watch;
+
+use crate::{
+    events::{Event, EventEnvelope},
+    metrics::Metrics,
+};
+
+/// Rows taken per batch.
+const BATCH: u64 = 200;
+/// The advisory lock that makes one relay publish at a time ("outbox" in ASCII).
+const RELAY_LOCK: i64 = 0x6f75_7462_6f78;
+/// Pause when the outbox is empty: bounds e-mail latency, costs one tiny query.
+const IDLE_POLL: Duration = Duration::from_millis(150);
+/// Longest pause after failures.
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// Writes `event` to the outbox on `db` (use the transaction of the change).
+pub async fn enqueue<P: Event>(
+    db: &impl ConnectionTrait,
+    key: &str,
+    event: &EventEnvelope<P>,
+) -> Result<(), DbErr> {
+    let payload = serde_json::to_value(event).map_err(|e| DbErr::Custom(e.to_string()))?;
+    db.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "INSERT INTO outbox (event_id, topic, message_key, payload) VALUES ($1, $2, $3, $4)",
+        [
+            event.event_id.into(),
+            P::TOPIC.into(),
+            key.into(),
+            payload.into(),
+        ],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Sends the events of dead letters not yet replayed back through the outbox (all
+/// consumers, or only `consumer`'s), and marks those dead letters replayed; returns
+/// how many events will be published again. One transaction: a dead letter is
+/// replayed once. Safe because every consumer dedupes by `event_id`: a consumer that
+/// handled the event already skips it; the one that dead-lettered it tries again.
+pub async fn replay_dead_letters(
+    db: &DatabaseConnection,
+    consumer: Option<&str>,
+) -> Result<u64, DbErr> {
+    let txn = db.begin().await?;
+    let replayed = txn
+        .execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "WITH letters AS (
+                 UPDATE dead_letters SET replayed_at = now()
+                 WHERE replayed_at IS NULL AND event_id IS NOT NULL
+                   AND ($1::text IS NULL OR consumer = $1)
+                 RETURNING event_id)
+             UPDATE outbox SET published_at = NULL, last_error = NULL
+             WHERE event_id IN (SELECT event_id FROM letters)",
+            [consumer.map(str::to_owned).into()],
+        ))
+        .await?
+        .rows_affected();
+    txn.commit().await?;
+    Ok(replayed)
+}
+
+#[derive(Debug, FromQueryResult)]
+struct Pending {
+    id: i64,
+    topic: String,
+    message_key: String,
+    payload: String,
+}
+
+#[derive(Debug, FromQueryResult)]
+struct Lag {
+    pending: i64,
+    oldest_seconds: Option<f64>,
+}
+
+/// Outbox metrics.
+#[derive(Clone)]
+pub struct OutboxMetrics {
+    pending: IntGauge,
+    oldest: IntGauge,
+    published: IntCounter,
+    errors: IntCounter,
+}
+
+impl OutboxMetrics {
+    /// Registers the outbox metrics.
+    pub fn new(metrics: &Metrics) -> Result<Self, prometheus::Error> {
+        let pending = IntGauge::new("outbox_pending", "Outbox events not yet published")?;
+        let oldest = IntGauge::new(
+            "outbox_oldest_pending_seconds",
+            "Age of the oldest unpublished event (outbox lag)",
+        )?;
+        let published = IntCounter::new(
+            "outbox_published_total",
+            "Events published by this instance",
+        )?;
+        let errors = IntCounter::new("outbox_publish_errors_total", "Failed publish batches")?;
+        metrics.register(Box::new(pending.clone()))?;
+        metrics.register(Box::new(oldest.clone()))?;
+        metrics.register(Box::new(published.clone()))?;
+        metrics.register(Box::new(errors.clone()))?;
+        Ok(Self {
+            pending,
+            oldest,
+            published,
+            errors,
+        })
+    }
+}
+
+/// Publishes the outbox to Kafka.
+pub struct Relay {
+    db: DatabaseConnection,
+    producer: FutureProducer,
+    metrics: OutboxMetrics,
+}
+
+impl Relay {
+    /// A relay over `db` and `producer`.
+    pub fn new(db: DatabaseConnection, producer: FutureProducer, metrics: OutboxMetrics) -> Self {
+        Self {
+            db,
+            producer,
+            metrics,
+        }
+    }
+
+    /// Relays until `shutdown` turns true.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let mut failures = 0u32;
+        let mut last_lag = tokio::time::Instant::now() - Duration::from_secs(60);
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            if last_lag.elapsed() >= Duration::from_secs(2) {
+                self.update_lag().await;
+                last_lag = tokio::time::Instant::now();
+            }
+            let pause = match self.publish_batch().await {
+                Ok(n) if n > 0 => {
+                    failures = 0;
+                    continue;
+                }
+                Ok(_) => {
+                    failures = 0;
+                    IDLE_POLL
+                }
+                Err(e) => {
+                    failures = failures.saturating_add(1);
+                    self.metrics.errors.inc();
+                    let pause = (IDLE_POLL * 2u32.saturating_pow(failures.min(8))).min(MAX_BACKOFF);
+                    tracing::warn!(error = %e, retry_in_ms = pause.as_millis() as u64, "outbox relay failed");
+                    pause
+                }
+            };
+            tokio::select! {
+                _ = shutdown.wait_for(|stop| *stop) => break,
+                () = tokio::time::sleep(pause) => {}
+            }
+        }
+        tracing::info!("outbox relay stopped");
+    }
+
+    /// Publishes one batch; returns how many rows were published.
+    async fn publish_batch(&self) -> anyhow::Result<usize> {
+        let txn = self.db.begin().await?;
+        let leader = txn
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                format!("SELECT pg_try_advisory_xact_lock({RELAY_LOCK}) AS leader"),
+            ))
+            .await?
+            .and_then(|row| row.try_get::<bool>("", "leader").ok())
+            .unwrap_or(false);
+        if !leader {
+            // Another instance is publishing; it takes the pending rows in order.
+            txn.commit().await?;
+            return Ok(0);
+        }
+        let rows = Pending::find_by_statement(Statement::from_string(
+            DbBackend::Postgres,
+            format!(
+                "SELECT id, topic, message_key, payload::text AS payload FROM outbox
+                 WHERE published_at IS NULL ORDER BY id LIMIT {BATCH} FOR UPDATE SKIP LOCKED"
+            ),
+        ))
+        .all(&txn)
+        .await?;
+        if rows.is_empty() {
+            txn.commit().await?;
+            return Ok(0);
+        }
+        // Queue every message, then wait for the acknowledgements in order: the
+        // idempotent producer keeps per-partition order.
+        let sends: Vec<_> = rows
+            .iter()
+            .map(|row| {
+                self.producer.send(
+                    FutureRecord::to(&row.topic)
+                        .key(&row.message_key)
+                        .payload(&row.payload),
+                    Duration::from_secs(5),
+                )
+            })
+            .collect();
+        let results = futures_util::future::join_all(sends).await;
+        let mut published = Vec::new();
+        let mut first_error = None;
+        for (row, result) in rows.iter().zip(results) {
+            match result {
+                Ok(_) => published.push(row.id),
+                Err((e, _)) => {
+                    first_error.get_or_insert_with(|| (row.id, e.to_string()));
+                }
+            }
+        }
+        if !published.is_empty() {
+            let ids = published
+                .iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(",");
+            txn.execute_unprepared(&format!(
+                "UPDATE outbox SET published_at = now(), attempts = attempts + 1 WHERE id IN ({ids})"
+            ))
+            .await?;
+        }
+        if let Some((id, error)) = &first_error {
+            txn.execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1",
+                [(*id).into(), error.clone().into()],
+            ))
+            .await?;
+        }
+        txn.commit().await?;
+        self.metrics.published.inc_by(published.len() as u64);
+        match first_error {
+            Some((_, error)) => Err(anyhow::anyhow!("publishing to Kafka: {error}")),
+            None => Ok(published.len()),
+        }
+    }
+
+    async fn update_lag(&self) {
+        let lag = Lag::find_by_statement(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT count(*) AS pending,
+                    EXTRACT(EPOCH FROM now() - min(created_at))::float8 AS oldest_seconds
+             FROM outbox WHERE published_at IS NULL",
+        ))
+        .one(&self.db)
+        .await;
+        if let Ok(Some(lag)) = lag {
+            self.metrics.pending.set(lag.pending);
+            self.metrics
+                .oldest
+                .set(lag.oldest_seconds.unwrap_or(0.0) as i64);
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! `/api/cart`: the signed-in user's cart.
+
+use poem::web::Data;
+use poem_openapi::{Object, OpenApi, param::Path, payload::Json};
+use uuid::Uuid;
+
+use super::ApiTags;
+use crate::{
+    auth::extract::BearerAuth,
+    envelope::Envelope,
+    error::ApiError,
+    json_body::JsonBody,
+    orders::cart::{self, CartView},
+    state::SharedState,
+};
+
+/// `POST /api/cart/items`.
+#[derive(Debug, Object)]
+pub struct AddItem {
+    /// Product to add.
+    pub product_id: Uuid,
+    /// Units to add (1 to the per-product limit, 10 by default).
+    pub quantity: i64,
+}
+
+/// `PATCH /api/cart/items/{product_id}`.
+#[derive(Debug, Object)]
+pub struct SetQuantity {
+    /// New quantity (1 to the per-product limit).
+    pub quantity: i64,
+}
+
+/// The cart endpoints.
+pub struct CartApi;
+
+#[OpenApi(prefix_path = "/api/cart", tag = "ApiTags::Cart")]
+impl CartApi {
+    /// The cart: lines with product name, unit price, quantity, line total, and the total.
+    #[oai(path = "/", method = "get", operation_id = "cart_get")]
+    async fn get(
+        &self,
+        state: Data<&SharedState>,
+        auth: BearerAuth,
+    ) -> Result<Json<Envelope<CartView>>, ApiError> {
+        Ok(Json(Envelope::new(
+            cart::view(&state.db, auth.0.sub).await?,
+            "your cart",
+        )))
+    }
+
+    /// Add a product (or more of it). The product must be on sale with that much stock
+    /// now (409 otherwise); at most the per-product limit in one cart (409).
+    #[oai(path = "/items", method = "post", operation_id = "cart_add_item")]
+    async fn add(
+        &self,
+        state: Data<&SharedState>,
+        auth: BearerAuth,
+        body: JsonBody<AddItem>,
+    ) -> Result<Json<Envelope<CartView>>, ApiError> {
+        let max = state.settings.max_quantity_per_product;
+        let quantity = cart::check_quantity("quantity", body.quantity, max)?;
+        cart::add(&state.db, auth.0.sub, body.product_id, quantity, max).await?;
+        Ok(Json(Envelope::new(
+            cart::view(&state.db, auth.0.sub).await?,
+            "added to cart",
+        )))
+    }
+
+    /// Set the quantity of a product in the cart.
+    #[oai(
+        path = "/items/:product_id",
+        method = "patch",
+        operation_id = "cart_set_quantity"
+    )]
+    async fn set(
+        &self,
+        state: Data<&SharedState>,
+        auth: BearerAuth,
+        product_id: Path<Uuid>,
+        body: JsonBody<SetQuantity>,
+    ) -> Result<Json<Envelope<CartView>>, ApiError> {
+        let quantity = cart::check_quantity(
+            "quantity",
+            body.quantity,
+            state.settings.max_quantity_per_product,
+        )?;
+        cart::set_quantity(&state.db, auth.0.sub, product_id.0, quantity).await?;
+        Ok(Json(Envelope::new(
+            cart::view(&state.db, auth.0.sub).await?,
+            "quantity updated",
+        )))
+    }
+
+    /// Remove a product from the cart.
+    #[oai(
+        path = "/items/:product_id",
+        method = "delete",
+        operation_id = "cart_remove_item"
+    )]
+    async fn remove(
+        &self,
+        state: Data<&SharedState>,
+        auth: BearerAuth,
+        product_id: Path<Uuid>,
+    ) -> Result<Json<Envelope<CartView>>, ApiError> {
+        cart::remove(&state.db, auth.0.sub, product_id.0).await?;
+        Ok(Json(Envelope::new(
+            cart::view(&state.db, auth.0.sub).await?,
+            "removed from cart",
+        )))
+    }
+}

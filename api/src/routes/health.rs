@@ -1,0 +1,142 @@
+//! `GET /health/live` and `GET /health/ready`.
+//!
+//! Readiness checks every dependency an instance needs to serve (PostgreSQL, Redis,
+//! the Kafka broker) and answers 503 naming the ones that failed, or while the
+//! instance drains before shutdown, so the balancer sends it nothing new.
+
+use std::{sync::atomic::Ordering, time::Duration};
+
+use poem::{http::StatusCode, web::Data};
+use poem_openapi::{Object, OpenApi, payload::Json};
+use redis::AsyncCommands;
+use serde_json::json;
+
+use super::ApiTags;
+use crate::{envelope::Envelope, error::ApiError, kafka, state::SharedState};
+
+/// Each dependency gets this long to answer.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The instance process is up.
+#[derive(Debug, Object)]
+pub struct Liveness {
+    /// Always `live`.
+    pub status: String,
+}
+
+/// Every dependency answered.
+#[derive(Debug, Object)]
+pub struct Readiness {
+    /// Always `ready`.
+    pub status: String,
+    /// `ok` per dependency.
+    pub checks: Checks,
+}
+
+/// One result per dependency: `ok` or the reason it failed.
+#[derive(Debug, Object, serde::Serialize)]
+pub struct Checks {
+    /// PostgreSQL.
+    pub postgres: String,
+    /// Redis.
+    pub redis: String,
+    /// The Kafka broker.
+    pub kafka: String,
+}
+
+/// Health endpoints.
+pub struct HealthApi;
+
+#[OpenApi(tag = "ApiTags::Health")]
+impl HealthApi {
+    /// Liveness: the process answers HTTP.
+    #[oai(path = "/health/live", method = "get", operation_id = "health_live")]
+    async fn live(&self) -> Result<Json<Envelope<Liveness>>, ApiError> {
+        Ok(Json(Envelope::new(
+            Liveness {
+                status: "live".into(),
+            },
+            "alive",
+        )))
+    }
+
+    /// Readiness: PostgreSQL, Redis and Kafka answer and the instance is not draining.
+    /// 503 `NOT_READY` names what failed in `details.checks`.
+    #[oai(path = "/health/ready", method = "get", operation_id = "health_ready")]
+    async fn ready(
+        &self,
+        state: Data<&SharedState>,
+    ) -> Result<Json<Envelope<Readiness>>, ApiError> {
+        let (postgres, redis, kafka) = tokio::join!(
+            check_postgres(&state),
+            check_redis(&state),
+            check_kafka(&state)
+        );
+        let checks = Checks {
+            postgres: verdict(postgres),
+            redis: verdict(redis),
+            kafka: verdict(kafka),
+        };
+        let draining = state.draining.load(Ordering::Relaxed);
+        let failed: Vec<&str> = [
+            ("postgres", &checks.postgres),
+            ("redis", &checks.redis),
+            ("kafka", &checks.kafka),
+        ]
+        .into_iter()
+        .filter(|(_, v)| v.as_str() != "ok")
+        .map(|(name, _)| name)
+        .collect();
+        if draining || !failed.is_empty() {
+            let message = if draining {
+                "instance is draining before shutdown".to_owned()
+            } else {
+                format!("not ready: {} unreachable", failed.join(", "))
+            };
+            tracing::warn!(?failed, draining, "readiness check failed");
+            return Err(
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "NOT_READY", message).with_details(
+                    json!({ "checks": checks, "failed": failed, "draining": draining }),
+                ),
+            );
+        }
+        Ok(Json(Envelope::new(
+            Readiness {
+                status: "ready".into(),
+                checks,
+            },
+            "ready",
+        )))
+    }
+}
+
+fn verdict(result: Result<(), String>) -> String {
+    match result {
+        Ok(()) => "ok".into(),
+        Err(reason) => reason,
+    }
+}
+
+async fn check_postgres(state: &SharedState) -> Result<(), String> {
+    match tokio::time::timeout(CHECK_TIMEOUT, state.db.ping()).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(format!("error: {e}")),
+        Err(_) => Err("timeout".into()),
+    }
+}
+
+async fn check_redis(state: &SharedState) -> Result<(), String> {
+    let mut conn = state.redis.clone();
+    let ping = async move { conn.ping::<String>().await };
+    match tokio::time::timeout(CHECK_TIMEOUT, ping).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(format!("error: {e}")),
+        Err(_) => Err("timeout".into()),
+    }
+}
+
+async fn check_kafka(state: &SharedState) -> Result<(), String> {
+    kafka::broker_reachable(&state.producer, CHECK_TIMEOUT)
+        .await
+        .map_err(|e| format!("error: {e}"))
+}

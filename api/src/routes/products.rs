@@ -1,0 +1,401 @@
+//! Public catalogue reads: listings (cached in Redis, see `catalogue::cache`),
+//! details, counts and image bytes.
+
+use poem::web::Data;
+use poem_openapi::{
+    ApiResponse, Object, OpenApi,
+    param::{Header, Path, Query},
+    payload::Json,
+    registry::{
+        MetaHeader, MetaMediaType, MetaResponse, MetaResponses, MetaSchema, MetaSchemaRef, Registry,
+    },
+    types::Type,
+};
+use uuid::Uuid;
+
+use super::ApiTags;
+use crate::{
+    catalogue::{
+        cache::{self, CacheOutcome},
+        model::{Category, ProductView},
+        repo::{self, ListQuery, Sort},
+    },
+    envelope::{Envelope, JsonBytes, Pagination},
+    error::ApiError,
+    state::SharedState,
+};
+
+/// Largest page.
+pub const MAX_PAGE_SIZE: u64 = 100;
+
+/// Number of products.
+#[derive(Debug, Object)]
+pub struct ProductCount {
+    /// Active products.
+    pub total: u64,
+}
+
+/// A listing, with where it came from.
+#[derive(ApiResponse)]
+pub enum ListResponse {
+    /// One page of products.
+    #[oai(status = 200)]
+    Ok(
+        JsonBytes<Envelope<Vec<ProductView>>>,
+        /// `HIT`, `MISS` or `BYPASS` (Redis down).
+        #[oai(header = "X-Cache")]
+        String,
+    ),
+}
+
+/// A count, with where it came from.
+#[derive(ApiResponse)]
+pub enum CountResponse {
+    /// The number of active products.
+    #[oai(status = 200)]
+    Ok(
+        JsonBytes<Envelope<ProductCount>>,
+        /// `HIT`, `MISS` or `BYPASS`.
+        #[oai(header = "X-Cache")]
+        String,
+    ),
+}
+
+/// One product.
+#[derive(ApiResponse)]
+pub enum ProductResponse {
+    /// The product.
+    #[oai(status = 200)]
+    Ok(
+        Json<Envelope<ProductView>>,
+        /// `HIT`, `MISS` or `BYPASS`.
+        #[oai(header = "X-Cache")]
+        String,
+    ),
+}
+
+/// Image bytes, or 304. Documented by hand: one 200 response with the three image
+/// types (a derived enum would keep only one content type per status).
+pub enum ImageResponse {
+    /// The bytes, their content type and strong ETag.
+    Image {
+        /// Bytes.
+        bytes: Vec<u8>,
+        /// `image/jpeg`, `image/png` or `image/webp`.
+        content_type: &'static str,
+        /// Strong validator.
+        etag: String,
+    },
+    /// The client's copy is current.
+    NotModified {
+        /// Strong validator.
+        etag: String,
+    },
+}
+
+impl poem::IntoResponse for ImageResponse {
+    fn into_response(self) -> poem::Response {
+        match self {
+            Self::Image {
+                bytes,
+                content_type,
+                etag,
+            } => poem::Response::builder()
+                .content_type(content_type)
+                .header(poem::http::header::ETAG, etag)
+                .header(poem::http::header::CACHE_CONTROL, IMAGE_CACHE_CONTROL)
+                .body(bytes),
+            Self::NotModified { etag } => poem::Response::builder()
+                .status(poem::http::StatusCode::NOT_MODIFIED)
+                .header(poem::http::header::ETAG, etag)
+                .header(poem::http::header::CACHE_CONTROL, IMAGE_CACHE_CONTROL)
+                .finish(),
+        }
+    }
+}
+
+impl ApiResponse for ImageResponse {
+    fn meta() -> MetaResponses {
+        let header = |name: &str, description: &str| MetaHeader {
+            name: name.to_owned(),
+            description: Some(description.to_owned()),
+            required: true,
+            deprecated: false,
+            schema: String::schema_ref(),
+        };
+        let binary = || {
+            let mut schema = MetaSchema::new_with_format("string", "binary");
+            schema.description = Some("the image bytes");
+            MetaSchemaRef::Inline(Box::new(schema))
+        };
+        MetaResponses {
+            responses: vec![
+                MetaResponse {
+                    description: "The image bytes, typed from their content",
+                    status: Some(200),
+                    status_range: None,
+                    content: ["image/jpeg", "image/png", "image/webp"]
+                        .into_iter()
+                        .map(|content_type| MetaMediaType {
+                            content_type,
+                            schema: binary(),
+                        })
+                        .collect(),
+                    headers: vec![
+                        header("ETag", "Strong validator (SHA-256 of the bytes)"),
+                        header("Cache-Control", "Images never change under one id"),
+                    ],
+                },
+                MetaResponse {
+                    description: "The client's copy is current (`If-None-Match` matched)",
+                    status: Some(304),
+                    status_range: None,
+                    content: vec![],
+                    headers: vec![header("ETag", "Strong validator")],
+                },
+            ],
+        }
+    }
+
+    fn register(_registry: &mut Registry) {}
+}
+
+const IMAGE_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
+
+/// Public product reads.
+pub struct ProductsApi;
+
+fn etag_matches(if_none_match: Option<&str>, etag: &str) -> bool {
+    if_none_match.is_some_and(|v| {
+        v.split(',').any(|t| {
+            let t = t.trim();
+            t == "*" || t == etag || t.strip_prefix("W/") == Some(etag)
+        })
+    })
+}
+
+#[OpenApi(prefix_path = "/api/products", tag = "ApiTags::Products")]
+impl ProductsApi {
+    /// List active products: paged, filtered, searched and sorted. Served from Redis
+    /// when cached (`X-Cache`).
+    #[allow(clippy::too_many_arguments)]
+    #[oai(path = "/", method = "get", operation_id = "products_list")]
+    async fn list(
+        &self,
+        state: Data<&SharedState>,
+        /// 1-based page (default 1).
+        page: Query<Option<u64>>,
+        /// Items per page, 1 to 100 (default 20).
+        page_size: Query<Option<u64>>,
+        /// Only this category.
+        category: Query<Option<Category>>,
+        /// Lowest price in cents.
+        min_price_cents: Query<Option<i64>>,
+        /// Highest price in cents.
+        max_price_cents: Query<Option<i64>>,
+        /// `true`: only in stock; `false`: only sold out.
+        in_stock: Query<Option<bool>>,
+        /// Words to find in the name or description (at most 100 characters).
+        q: Query<Option<String>>,
+        /// `newest` (default), `price_asc`, `price_desc` or `name`.
+        sort: Query<Option<Sort>>,
+    ) -> Result<ListResponse, ApiError> {
+        let page = page.0.unwrap_or(1);
+        if page == 0 || page > 100_000 {
+            return Err(ApiError::validation("page", "must be between 1 and 100000"));
+        }
+        let page_size = page_size.0.unwrap_or(20);
+        if !(1..=MAX_PAGE_SIZE).contains(&page_size) {
+            return Err(ApiError::validation(
+                "page_size",
+                format!("must be between 1 and {MAX_PAGE_SIZE}"),
+            ));
+        }
+        for (field, v) in [
+            ("min_price_cents", min_price_cents.0),
+            ("max_price_cents", max_price_cents.0),
+        ] {
+            if v.is_some_and(|v| v < 0) {
+                return Err(ApiError::validation(field, "must not be negative"));
+            }
+        }
+        if let (Some(min), Some(max)) = (min_price_cents.0, max_price_cents.0)
+            && min > max
+        {
+            return Err(ApiError::validation(
+                "min_price_cents",
+                "must not exceed max_price_cents",
+            ));
+        }
+        let q = q.0.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty());
+        if q.as_ref()
+            .is_some_and(|q| q.chars().count() > 100 || q.chars().any(char::is_control))
+        {
+            return Err(ApiError::validation(
+                "q",
+                "must be at most 100 printable characters",
+            ));
+        }
+        let query = ListQuery {
+            page,
+            page_size,
+            category: category.0,
+            min_price_cents: min_price_cents.0,
+            max_price_cents: max_price_cents.0,
+            in_stock: in_stock.0,
+            q,
+            sort: sort.0.unwrap_or(Sort::Newest),
+        };
+        let key = cache::listing_key(&query);
+        let db = state.db.clone();
+        // The whole body is cached: a hit sends the stored bytes.
+        let (body, outcome) = state
+            .catalogue
+            .get_or_load_json(&key, || async move {
+                let (items, total) = repo::list(&db, &query).await?;
+                let pagination = Pagination {
+                    page,
+                    page_size,
+                    total,
+                };
+                Ok(JsonBytes::encode(&Envelope::paged(
+                    items, "products", pagination,
+                )))
+            })
+            .await?;
+        Ok(ListResponse::Ok(
+            JsonBytes::new(body),
+            outcome.as_str().to_owned(),
+        ))
+    }
+
+    /// The number of active products (cached under `total_products`).
+    #[oai(path = "/count", method = "get", operation_id = "products_count")]
+    async fn count(&self, state: Data<&SharedState>) -> Result<CountResponse, ApiError> {
+        let db = state.db.clone();
+        let (body, outcome) = state
+            .catalogue
+            .get_or_load_json(cache::TOTAL_PRODUCTS, || async move {
+                let count = ProductCount {
+                    total: repo::count_active(&db).await?,
+                };
+                Ok(JsonBytes::encode(&Envelope::new(count, "product count")))
+            })
+            .await?;
+        Ok(CountResponse::Ok(
+            JsonBytes::new(body),
+            outcome.as_str().to_owned(),
+        ))
+    }
+
+    /// Active products that have images (cached under `products_with_images`).
+    #[oai(
+        path = "/with-images",
+        method = "get",
+        operation_id = "products_with_images"
+    )]
+    async fn with_images(&self, state: Data<&SharedState>) -> Result<ListResponse, ApiError> {
+        let db = state.db.clone();
+        let (body, outcome) = state
+            .catalogue
+            .get_or_load_json(cache::PRODUCTS_WITH_IMAGES, || async move {
+                let items = repo::with_images_only(&db).await?;
+                let total = items.len() as u64;
+                let pagination = Pagination {
+                    page: 1,
+                    page_size: total,
+                    total,
+                };
+                Ok(JsonBytes::encode(&Envelope::paged(
+                    items,
+                    "products with images",
+                    pagination,
+                )))
+            })
+            .await?;
+        Ok(ListResponse::Ok(
+            JsonBytes::new(body),
+            outcome.as_str().to_owned(),
+        ))
+    }
+
+    /// One active product.
+    #[oai(path = "/:id", method = "get", operation_id = "products_get")]
+    async fn get(
+        &self,
+        state: Data<&SharedState>,
+        id: Path<Uuid>,
+    ) -> Result<ProductResponse, ApiError> {
+        let db = state.db.clone();
+        let product_id = id.0;
+        let (product, outcome): (Option<ProductView>, CacheOutcome) = state
+            .catalogue
+            .get_or_load(&format!("products:item:{product_id}"), || async move {
+                repo::by_id(&db, product_id).await
+            })
+            .await?;
+        match product {
+            Some(p) if p.status == crate::catalogue::model::ProductStatus::Active => {
+                Ok(ProductResponse::Ok(
+                    Json(Envelope::new(p, "product")),
+                    outcome.as_str().to_owned(),
+                ))
+            }
+            _ => Err(ApiError::not_found("product")),
+        }
+    }
+
+    /// The bytes of a product image, with a strong `ETag` and long-lived caching;
+    /// 304 when `If-None-Match` matches.
+    #[oai(
+        path = "/:id/images/:image_id",
+        method = "get",
+        operation_id = "products_image"
+    )]
+    async fn image(
+        &self,
+        state: Data<&SharedState>,
+        id: Path<Uuid>,
+        image_id: Path<Uuid>,
+        /// ETag of the copy the client holds.
+        #[oai(name = "If-None-Match")]
+        if_none_match: Header<Option<String>>,
+    ) -> Result<ImageResponse, ApiError> {
+        if if_none_match.0.is_some()
+            && let Some(sha) = repo::image_etag(&state.db, id.0, image_id.0).await?
+        {
+            let etag = format!("\"{sha}\"");
+            if etag_matches(if_none_match.0.as_deref(), &etag) {
+                return Ok(ImageResponse::NotModified { etag });
+            }
+        }
+        let image = repo::image(&state.db, id.0, image_id.0)
+            .await?
+            .ok_or_else(|| ApiError::not_found("image"))?;
+        let content_type = match image.content_type.as_str() {
+            "image/png" => "image/png",
+            "image/webp" => "image/webp",
+            _ => "image/jpeg",
+        };
+        Ok(ImageResponse::Image {
+            etag: format!("\"{}\"", image.sha256),
+            bytes: image.bytes,
+            content_type,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::etag_matches;
+
+    #[test]
+    fn if_none_match_matches_the_same_etag_in_a_list_or_star() {
+        let etag = "\"abc\"";
+        assert!(etag_matches(Some("\"abc\""), etag));
+        assert!(etag_matches(Some("\"x\", \"abc\""), etag));
+        assert!(etag_matches(Some("*"), etag));
+        assert!(!etag_matches(Some("\"abd\""), etag));
+        assert!(!etag_matches(None, etag));
+    }
+}

@@ -1,0 +1,69 @@
+//! Sealing a short secret (an OTP code) inside an event.
+//!
+//! The code must reach the email consumer through the outbox and Kafka, but must not
+//! sit there in plain text: it is encrypted with XChaCha20-Poly1305 under
+//! `EVENT_SEAL_KEY`, which only the API and the email consumer hold.
+
+use base64::{Engine, engine::general_purpose::STANDARD};
+use chacha20poly1305::{
+    XChaCha20Poly1305, XNonce,
+    aead::{Aead, KeyInit},
+};
+use rand::RngCore;
+
+use crate::configuration::SealKey;
+
+/// Why a sealed value could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[error("sealed value is invalid or was sealed with another key")]
+pub struct SealError;
+
+/// Encrypts `plain`; the result is base64 of nonce ‖ ciphertext.
+pub fn seal(key: &SealKey, plain: &str) -> String {
+    let cipher = XChaCha20Poly1305::new((&key.0).into());
+    let mut nonce = [0u8; 24];
+    rand::rng().fill_bytes(&mut nonce);
+    // Encryption with a valid key and nonce size cannot fail.
+    let ciphertext = cipher
+        .encrypt(&XNonce::from(nonce), plain.as_bytes())
+        .unwrap_or_default();
+    let mut out = nonce.to_vec();
+    out.extend(ciphertext);
+    STANDARD.encode(out)
+}
+
+/// Decrypts a value made by [`seal`].
+pub fn open(key: &SealKey, sealed: &str) -> Result<String, SealError> {
+    let bytes = STANDARD.decode(sealed).map_err(|_| SealError)?;
+    if bytes.len() < 24 {
+        return Err(SealError);
+    }
+    let (nonce, ciphertext) = bytes.split_at(24);
+    let nonce: [u8; 24] = nonce.try_into().map_err(|_| SealError)?;
+    let cipher = XChaCha20Poly1305::new((&key.0).into());
+    let plain = cipher
+        .decrypt(&XNonce::from(nonce), ciphertext)
+        .map_err(|_| SealError)?;
+    String::from_utf8(plain).map_err(|_| SealError)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sealed_code_opens_with_its_key_only() {
+        let key = SealKey([7; 32]);
+        let sealed = seal(&key, "123456");
+        assert!(!sealed.contains("123456"));
+        assert_eq!(open(&key, &sealed).ok().as_deref(), Some("123456"));
+        assert!(open(&SealKey([8; 32]), &sealed).is_err());
+        assert!(open(&key, "garbage").is_err());
+    }
+
+    #[test]
+    fn sealing_twice_gives_different_ciphertexts() {
+        let key = SealKey([1; 32]);
+        assert_ne!(seal(&key, "000000"), seal(&key, "000000"));
+    }
+}

@@ -1,0 +1,169 @@
+//! Shop-wide numbers for admins, read from PostgreSQL at request time in one
+//! statement (one snapshot), never from a cache. Used by `GET /api/admin/stats` and
+//! the legacy `/stats/*` routes.
+
+use poem_openapi::Object;
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, FromQueryResult, Statement};
+
+/// Users.
+#[derive(Debug, Clone, Object)]
+pub struct UserStats {
+    /// Accounts, verified or not.
+    pub total: i64,
+    /// Accounts whose e-mail is verified.
+    pub verified: i64,
+}
+
+/// Orders by status.
+#[derive(Debug, Clone, Object)]
+pub struct OrderStats {
+    /// All orders.
+    pub total: i64,
+    /// `pending`.
+    pub pending: i64,
+    /// `paid`.
+    pub paid: i64,
+    /// `shipped`.
+    pub shipped: i64,
+    /// `completed`.
+    pub completed: i64,
+    /// `cancelled`.
+    pub cancelled: i64,
+}
+
+/// The catalogue.
+#[derive(Debug, Clone, Object)]
+pub struct ProductStats {
+    /// Active products.
+    pub total: i64,
+    /// Active products with no stock.
+    pub out_of_stock: i64,
+    /// Active products in stock at or below their low-stock threshold.
+    pub low_stock: i64,
+    /// Archived products.
+    pub archived: i64,
+}
+
+/// Money taken.
+#[derive(Debug, Clone, Object)]
+pub struct RevenueStats {
+    /// Sum of the totals of all orders that are not cancelled, in cents.
+    pub total_cents: i64,
+    /// Currency of the shop's orders.
+    pub currency: String,
+}
+
+/// The outbox and the consumers' dead letters.
+#[derive(Debug, Clone, Object)]
+pub struct PipelineStats {
+    /// Events not yet published to Kafka.
+    pub outbox_backlog: i64,
+    /// Age in seconds of the oldest unpublished event (0 when none).
+    pub outbox_oldest_pending_seconds: f64,
+    /// Messages the consumers gave up on and wrote to a dead-letter topic.
+    pub dead_lettered: i64,
+}
+
+/// Everything `GET /api/admin/stats` answers.
+#[derive(Debug, Clone, Object)]
+pub struct ShopStats {
+    /// Users.
+    pub users: UserStats,
+    /// Orders.
+    pub orders: OrderStats,
+    /// Products.
+    pub products: ProductStats,
+    /// Revenue.
+    pub revenue: RevenueStats,
+    /// Event pipeline.
+    pub pipeline: PipelineStats,
+}
+
+#[derive(Debug, FromQueryResult)]
+struct Row {
+    users_total: i64,
+    users_verified: i64,
+    orders_total: i64,
+    orders_pending: i64,
+    orders_paid: i64,
+    orders_shipped: i64,
+    orders_completed: i64,
+    orders_cancelled: i64,
+    products_total: i64,
+    products_out_of_stock: i64,
+    products_low_stock: i64,
+    products_archived: i64,
+    revenue_cents: i64,
+    currency: Option<String>,
+    outbox_backlog: i64,
+    outbox_oldest_pending_seconds: f64,
+    dead_lettered: i64,
+}
+
+const QUERY: &str = "
+SELECT u.users_total, u.users_verified,
+       o.orders_total, o.orders_pending, o.orders_paid, o.orders_shipped,
+       o.orders_completed, o.orders_cancelled, o.revenue_cents, o.currency,
+       p.products_total, p.products_out_of_stock, p.products_low_stock, p.products_archived,
+       x.outbox_backlog, x.outbox_oldest_pending_seconds,
+       (SELECT count(*) FROM dead_letters) AS dead_lettered
+FROM (SELECT count(*) AS users_total,
+             count(*) FILTER (WHERE is_verified) AS users_verified
+      FROM users) u,
+     (SELECT count(*) AS orders_total,
+             count(*) FILTER (WHERE status = 'pending') AS orders_pending,
+             count(*) FILTER (WHERE status = 'paid') AS orders_paid,
+             count(*) FILTER (WHERE status = 'shipped') AS orders_shipped,
+             count(*) FILTER (WHERE status = 'completed') AS orders_completed,
+             count(*) FILTER (WHERE status = 'cancelled') AS orders_cancelled,
+             COALESCE(sum(total_cents) FILTER (WHERE status <> 'cancelled'), 0)::int8
+                 AS revenue_cents,
+             min(currency) AS currency
+      FROM orders) o,
+     (SELECT count(*) FILTER (WHERE status = 'active') AS products_total,
+             count(*) FILTER (WHERE status = 'active' AND stock = 0) AS products_out_of_stock,
+             count(*) FILTER (WHERE status = 'active' AND stock > 0
+                              AND stock <= low_stock_threshold) AS products_low_stock,
+             count(*) FILTER (WHERE status = 'archived') AS products_archived
+      FROM products) p,
+     (SELECT count(*) AS outbox_backlog,
+             COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8
+                 AS outbox_oldest_pending_seconds
+      FROM outbox WHERE published_at IS NULL) x";
+
+/// Reads every number in one statement, so they describe one moment.
+pub async fn load(db: &impl ConnectionTrait) -> Result<ShopStats, DbErr> {
+    let row = Row::find_by_statement(Statement::from_string(DbBackend::Postgres, QUERY))
+        .one(db)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("shop statistics".into()))?;
+    Ok(ShopStats {
+        users: UserStats {
+            total: row.users_total,
+            verified: row.users_verified,
+        },
+        orders: OrderStats {
+            total: row.orders_total,
+            pending: row.orders_pending,
+            paid: row.orders_paid,
+            shipped: row.orders_shipped,
+            completed: row.orders_completed,
+            cancelled: row.orders_cancelled,
+        },
+        products: ProductStats {
+            total: row.products_total,
+            out_of_stock: row.products_out_of_stock,
+            low_stock: row.products_low_stock,
+            archived: row.products_archived,
+        },
+        revenue: RevenueStats {
+            total_cents: row.revenue_cents,
+            currency: row.currency.unwrap_or_else(|| "USD".to_owned()),
+        },
+        pipeline: PipelineStats {
+            outbox_backlog: row.outbox_backlog,
+            outbox_oldest_pending_seconds: row.outbox_oldest_pending_seconds,
+            dead_lettered: row.dead_lettered,
+        },
+    })
+}

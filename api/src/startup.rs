@@ -1,0 +1,264 @@
+//! Building and running one API instance.
+//!
+//! `Application::build` binds first (port 0 gives tests a free port), then `run`
+//! serves until the shutdown future resolves: readiness turns 503, the instance waits
+//! `SHUTDOWN_DRAIN_MS` for the balancer to notice, stops accepting, and gives in-flight
+//! requests up to `SHUTDOWN_TIMEOUT_SECONDS` to finish.
+
+use std::{
+    future::Future,
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use anyhow::Context;
+use poem::{
+    EndpointExt, Route, Server,
+    listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
+    middleware::Cors,
+};
+use poem_openapi::OpenApiService;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+
+use crate::{
+    auth::service::Auth,
+    catalogue::cache::CatalogueCache,
+    configuration::{CorsSettings, Settings},
+    error, kafka,
+    metrics::Metrics,
+    middleware::RequestContext,
+    outbox::{OutboxMetrics, Relay},
+    routes::{
+        admin::AdminApi, admin_products::AdminProductsApi, auth::AuthApi, cart::CartApi, docs,
+        health::HealthApi, legacy::LegacyApi, orders::OrdersApi, products::ProductsApi,
+        stats::StatsApi,
+    },
+    state::{AppState, SharedState},
+};
+
+/// The OpenAPI service; needs no configuration, so the spec can be printed anywhere.
+pub fn openapi_service() -> OpenApiService<impl poem_openapi::OpenApi, ()> {
+    OpenApiService::new(
+        (
+            HealthApi,
+            StatsApi,
+            AuthApi,
+            ProductsApi,
+            CartApi,
+            OrdersApi,
+            AdminProductsApi,
+            AdminApi,
+            LegacyApi,
+        ),
+        "Shop API",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(
+        "E-commerce backend: OTP registration and login, a cached product catalogue, \
+             carts and orders with an outbox to Kafka. Errors always use the `ErrorBody` shape.",
+    )
+}
+
+/// The spec as pretty JSON with a trailing newline, as committed under `openapi/`.
+pub fn spec_json() -> String {
+    let mut spec = openapi_service().spec();
+    spec.push('\n');
+    spec
+}
+
+/// Opens the PostgreSQL pool lazily: an instance starts even while the database is
+/// down, and readiness says so.
+pub fn database(url: &str, max_connections: u32) -> anyhow::Result<DatabaseConnection> {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .max_connections(max_connections)
+        .min_connections(0)
+        .connect_timeout(Duration::from_secs(3))
+        .acquire_timeout(Duration::from_secs(5))
+        .sqlx_logging(false)
+        .connect_lazy(true);
+    futures_util::FutureExt::now_or_never(Database::connect(options))
+        .context("lazy database connection did not resolve at once")?
+        .context("invalid DATABASE_URL")
+}
+
+/// A Redis connection that connects on first use and reconnects by itself.
+pub fn redis(url: &str) -> anyhow::Result<ConnectionManager> {
+    let client = redis::Client::open(url).context("invalid REDIS_URL")?;
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(1)))
+        .set_response_timeout(Some(Duration::from_secs(2)))
+        .set_number_of_retries(1);
+    ConnectionManager::new_lazy_with_config(client, config).context("creating the Redis client")
+}
+
+/// A bound, not yet serving, API instance.
+pub struct Application {
+    acceptor: TcpAcceptor,
+    addr: SocketAddr,
+    state: SharedState,
+}
+
+impl Application {
+    /// Connects the clients and binds the listener.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let db = database(&settings.database_url, settings.database_max_connections)?;
+        let redis = redis(&settings.redis_url)?;
+        let producer = kafka::producer(&settings.kafka_brokers)?;
+        let metrics = Metrics::new(&settings.instance_id)?;
+        let catalogue = CatalogueCache::new(redis.clone(), settings.catalogue_cache_ttl, &metrics)?;
+        let auth = Auth::new(settings.auth.clone(), settings.event_seal_key.clone()).await?;
+        let bind = SocketAddr::new(settings.host, settings.port);
+        let acceptor = TcpListener::bind(bind)
+            .into_acceptor()
+            .await
+            .with_context(|| format!("binding {bind}"))?;
+        let addr = acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().copied())
+            .context("the listener has no address")?;
+        let state = Arc::new(AppState {
+            settings,
+            db,
+            redis,
+            producer,
+            metrics,
+            auth,
+            catalogue,
+            started: Instant::now(),
+            started_at: chrono::Utc::now(),
+            requests_served: AtomicU64::new(0),
+            draining: AtomicBool::new(false),
+        });
+        Ok(Self {
+            acceptor,
+            addr,
+            state,
+        })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The shared state (tests read it).
+    pub fn state(&self) -> SharedState {
+        self.state.clone()
+    }
+
+    /// Serves until `shutdown` resolves, then drains. The outbox relay runs beside
+    /// the server and stops after it.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+        let state = self.state.clone();
+        let (relay_stop, relay_stop_rx) = tokio::sync::watch::channel(false);
+        let relay = Relay::new(
+            state.db.clone(),
+            state.producer.clone(),
+            OutboxMetrics::new(&state.metrics)?,
+        );
+        let relay = tokio::spawn(relay.run(relay_stop_rx));
+        let drain = state.settings.shutdown_drain;
+        let timeout = state.settings.shutdown_timeout;
+        let app = routes(state.clone());
+        let signal = async move {
+            shutdown.await;
+            state.draining.store(true, Ordering::Relaxed);
+            tracing::info!(
+                drain_ms = drain.as_millis() as u64,
+                "draining before shutdown"
+            );
+            tokio::time::sleep(drain).await;
+        };
+        tracing::info!(addr = %self.addr, "api instance listening");
+        Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(app, signal, Some(timeout))
+            .await
+            .context("serving HTTP")?;
+        let _ = relay_stop.send(true);
+        let _ = relay.await;
+        tracing::info!("api instance stopped");
+        Ok(())
+    }
+}
+
+fn cors(settings: &CorsSettings) -> Cors {
+    Cors::new()
+        .allow_origins(settings.allowed_origins.iter().map(String::as_str))
+        .allow_credentials(settings.allow_credentials)
+        .allow_methods(["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
+        .allow_headers([
+            "authorization",
+            "content-type",
+            "idempotency-key",
+            "if-match",
+            "if-none-match",
+            "x-request-id",
+        ])
+        .expose_headers([
+            "x-request-id",
+            "retry-after",
+            "etag",
+            "x-cache",
+            "idempotent-replayed",
+        ])
+        .max_age(600)
+}
+
+/// The whole HTTP application of one instance.
+pub fn routes(state: SharedState) -> impl poem::Endpoint<Output = poem::Response> {
+    let api = openapi_service();
+    let spec = api.spec_endpoint();
+    let cors_settings = state.settings.cors.clone();
+    let route = Route::new()
+        .at("/openapi.json", spec)
+        .at("/docs", docs::docs_root)
+        .at("/docs/", docs::docs_index)
+        .at("/docs/*path", docs::docs_asset)
+        .at("/metrics", docs::metrics)
+        .nest("/", api);
+    // No configured origin means no CORS at all, never "any origin".
+    route
+        .with_if(
+            !cors_settings.allowed_origins.is_empty(),
+            cors(&cors_settings),
+        )
+        .data(state.clone())
+        .catch_all_error(error::render)
+        .with(RequestContext::new(state))
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown signal received");
+}

@@ -1,0 +1,50 @@
+//! What every request handler can reach. Nothing here is business state: users,
+//! orders, OTPs and counters live in PostgreSQL and Redis, so any instance can serve
+//! any request.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64},
+    },
+    time::Instant,
+};
+
+use chrono::{DateTime, Utc};
+use rdkafka::producer::FutureProducer;
+use redis::aio::ConnectionManager;
+use sea_orm::DatabaseConnection;
+
+use crate::{
+    auth::service::Auth, catalogue::cache::CatalogueCache, configuration::Settings,
+    metrics::Metrics,
+};
+
+/// Shared handles of one API instance.
+pub struct AppState {
+    /// Configuration.
+    pub settings: Settings,
+    /// PostgreSQL pool (the truth).
+    pub db: DatabaseConnection,
+    /// Redis (cache, OTPs, limits); reconnects by itself.
+    pub redis: ConnectionManager,
+    /// Kafka producer used by the outbox relay and the readiness check.
+    pub producer: FutureProducer,
+    /// Prometheus metrics.
+    pub metrics: Metrics,
+    /// Auth use cases and keys.
+    pub auth: Auth,
+    /// The catalogue cache.
+    pub catalogue: CatalogueCache,
+    /// Process start, for uptime.
+    pub started: Instant,
+    /// Wall-clock process start.
+    pub started_at: DateTime<Utc>,
+    /// Requests answered by this instance.
+    pub requests_served: AtomicU64,
+    /// Set on SIGTERM: readiness answers 503 so the balancer stops sending work.
+    pub draining: AtomicBool,
+}
+
+/// The state as handlers receive it.
+pub type SharedState = Arc<AppState>;

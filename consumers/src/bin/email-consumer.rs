@@ -1,0 +1,35 @@
+//! The email consumer process.
+
+use std::process::ExitCode;
+
+use consumers::{handlers, settings::ConsumerSettings};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    api::telemetry::init("info");
+    let result = async {
+        let settings = ConsumerSettings::from_env("EMAIL_CONSUMER_HEALTH_PORT", 9101)?;
+        handlers::run_consumer(
+            "email",
+            &[
+                api::events::TOPIC_ACCOUNT_EMAIL,
+                api::events::TOPIC_ORDER_PLACED,
+            ],
+            settings,
+            handlers::email::EmailHandler::new(
+                consumers::mailer::Mailer::new(&consumers::mailer::SmtpSettings::from_env()?)?,
+                api::configuration::SealKey::from_env()?,
+            ),
+        )
+        .await
+    }
+    .await;
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "email consumer failed");
+            eprintln!("email-consumer: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,40 @@
+//! The inventory consumer process.
+
+use std::process::ExitCode;
+
+use consumers::{handlers, settings::ConsumerSettings};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    api::telemetry::init("info");
+    let result = async {
+        let settings = ConsumerSettings::from_env("INVENTORY_CONSUMER_HEALTH_PORT", 9102)?;
+        let admins: String = api::configuration::optional(
+            "ADMIN_ALERT_EMAILS",
+            api::configuration::optional("ADMIN_EMAIL", String::new())?,
+        )?;
+        let admins = admins
+            .split(',')
+            .map(|a| a.trim().to_owned())
+            .filter(|a| !a.is_empty())
+            .collect();
+        let db = api::startup::database(&settings.database_url, 5)?;
+        let mailer = consumers::mailer::Mailer::new(&consumers::mailer::SmtpSettings::from_env()?)?;
+        handlers::run_consumer(
+            "inventory",
+            &[api::events::TOPIC_ORDER_PLACED],
+            settings,
+            handlers::inventory::InventoryHandler::new(db, mailer, admins),
+        )
+        .await
+    }
+    .await;
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "inventory consumer failed");
+            eprintln!("inventory-consumer: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

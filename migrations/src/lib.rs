@@ -1,0 +1,37 @@
+//! Database migrations of the shop (sea-orm-migration).
+//!
+//! Invariants: a migration file is never edited once applied; every table carries the
+//! constraints that keep its data true (keys, foreign keys, `CHECK`s, uniques), so a
+//! bug in the application cannot write an impossible row.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_foundation;
+mod m20261122_000002_refresh_tokens;
+mod m20261122_000003_catalogue;
+mod m20261122_000004_orders;
+mod m20261122_000005_dead_letters;
+mod m20261122_000006_dead_letter_replay;
+
+/// Applies the migrations in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261122_000001_foundation::Migration),
+            Box::new(m20261122_000002_refresh_tokens::Migration),
+            Box::new(m20261122_000003_catalogue::Migration),
+            Box::new(m20261122_000004_orders::Migration),
+            Box::new(m20261122_000005_dead_letters::Migration),
+            Box::new(m20261122_000006_dead_letter_replay::Migration),
+        ]
+    }
+}
+
+/// Runs one SQL script (migrations after 0004 use this; applied files stay as they are).
+async fn run_sql(manager: &SchemaManager<'_>, sql: &str) -> Result<(), DbErr> {
+    manager.get_connection().execute_unprepared(sql).await?;
+    Ok(())
+}

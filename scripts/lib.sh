@@ -1,0 +1,122 @@
+# Shared helpers of the stack scripts. Sourced, not run.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+RUNTIME="$REPO/.stack"
+LOGS="$RUNTIME/logs"
+PIDS="$RUNTIME/pids"
+DATA="$RUNTIME/data"
+BIN="$REPO/target/release"
+export PATH="$HOME/.cargo/bin:$PATH"
+
+log() { printf '\033[1m[stack]\033[0m %s\n' "$*" >&2; }
+# fd 4 stays the real stderr, even inside redirected wait conditions.
+exec 4>&2
+die() { printf '\033[31m[stack] error:\033[0m %s\n' "$*" >&4; exit 1; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+APT_UPDATED=0
+apt_install() {
+    if [ "$APT_UPDATED" -eq 0 ]; then
+        as_root apt-get update -qq
+        APT_UPDATED=1
+    fi
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+# Creates .env from .env.example on first use, with a fresh random value for every
+# `change-me`, then exports every variable of .env.
+load_env() {
+    if [ ! -f "$REPO/.env" ]; then
+        log "creating .env from .env.example with generated secrets"
+        local line out=""
+        while IFS= read -r line || [ -n "$line" ]; do
+            while [[ "$line" == *change-me* ]]; do
+                line="${line/change-me/$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')}"
+            done
+            out+="$line"$'\n'
+        done < "$REPO/.env.example"
+        (umask 077 && printf '%s' "$out" > "$REPO/.env")
+    fi
+    set -a
+    # shellcheck disable=SC1091
+    . "$REPO/.env"
+    set +a
+    API_INSTANCES="${API_INSTANCES:-4}"
+    API_BASE_PORT="${API_BASE_PORT:-5000}"
+    NGINX_PORT="${NGINX_PORT:-8080}"
+    KAFKA_PORT="${KAFKA_PORT:-9092}"
+    MAILDEV_SMTP_PORT="${MAILDEV_SMTP_PORT:-1025}"
+    MAILDEV_WEB_PORT="${MAILDEV_WEB_PORT:-1080}"
+}
+
+# wait_until SECONDS DESCRIPTION COMMAND...: polls COMMAND until it succeeds.
+wait_until() {
+    local timeout="$1" what="$2"; shift 2
+    local deadline=$((SECONDS + timeout))
+    until "$@" >/dev/null 2>&1; do
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            die "timed out after ${timeout}s waiting for $what"
+        fi
+        sleep 0.3
+    done
+}
+
+http_ok() { curl -fsS -o /dev/null --max-time 3 "$1"; }
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# alive_and_listening NAME PORT: fails the whole script at once if NAME died.
+alive_and_listening() {
+    if ! pid_alive "$1"; then
+        tail -n 20 "$LOGS/$1.log" >&4 || true
+        die "$1 exited (log: $LOGS/$1.log)"
+    fi
+    port_open "$2"
+}
+
+pid_alive() { [ -f "$PIDS/$1.pid" ] && kill -0 "$(cat "$PIDS/$1.pid")" 2>/dev/null; }
+
+# start_process NAME COMMAND...: runs COMMAND in the background, logging to
+# $LOGS/NAME.log, its pid in $PIDS/NAME.pid. A running NAME is left alone.
+start_process() {
+    local name="$1"; shift
+    if pid_alive "$name"; then
+        log "$name already running (pid $(cat "$PIDS/$name.pid"))"
+        return 0
+    fi
+    mkdir -p "$LOGS" "$PIDS"
+    # 4>&-: the child must not hold our stderr copy (fd 4), or a caller reading our
+    # output would wait for it forever.
+    setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null 4>&- &
+    echo $! > "$PIDS/$name.pid"
+    log "started $name (pid $!)"
+}
+
+# claim_port NAME PORT: fails at once if PORT is taken by something other than our
+# NAME (another checkout's stack, say), rather than testing someone else's processes.
+claim_port() {
+    if ! pid_alive "$1" && port_open "$2"; then
+        die "port $2, needed by $1, is taken by another process; stop it first (another checkout's stack: its scripts/stack.sh down)"
+    fi
+}
+
+# stop_process NAME: SIGTERM, wait for a graceful exit, then SIGKILL.
+stop_process() {
+    local name="$1" pid
+    [ -f "$PIDS/$name.pid" ] || return 0
+    pid="$(cat "$PIDS/$name.pid")"
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null || true
+        local deadline=$((SECONDS + 40))
+        while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.2; done
+        if kill -0 "$pid" 2>/dev/null; then
+            log "$name did not stop in time; killing"
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+        log "stopped $name"
+    fi
+    rm -f "$PIDS/$name.pid"
+}

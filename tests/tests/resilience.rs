@@ -1,0 +1,287 @@
+//! Failures of the pipeline's parts, against the real stack. They run one at a time
+//! (a lock), in their own test binary.
+//!
+//! The broker outage freezes the broker the stack started (SIGSTOP, then SIGCONT):
+//! every client sees it stop answering. A SIGTERM restart is not used because tansu
+//! 0.6 with sqlite storage panicked on the first produce after such a restart here
+//! ("more or less than one row" in its storage layer): that is the broker's defect,
+//! reported in the README, not something this test should paper over.
+
+use std::{process::Command, time::Duration};
+
+use e2e::{
+    add_to_cart, admin_token, client, create_product, get, mail_count, new_customer, nginx_url,
+    place_order, repo, send, stack, wait_for_mail,
+};
+use serde_json::json;
+
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn pid_of(name: &str) -> anyhow::Result<i32> {
+    let path = repo().join(".stack/pids").join(format!("{name}.pid"));
+    Ok(std::fs::read_to_string(&path)?.trim().parse()?)
+}
+
+fn alive(pid: i32) -> bool {
+    Command::new("kill")
+        .arg("-0")
+        .arg(pid.to_string())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+async fn stop(name: &str, signal: &str) -> anyhow::Result<()> {
+    let pid = pid_of(name)?;
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()?;
+    anyhow::ensure!(status.success(), "kill {name}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while alive(pid) {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "{name} did not stop"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
+
+/// The email consumer's count of events it skipped as already handled.
+async fn duplicates_skipped() -> anyhow::Result<u64> {
+    let port = std::env::var("EMAIL_CONSUMER_HEALTH_PORT").unwrap_or_else(|_| "9101".into());
+    let metrics = get(&format!("http://127.0.0.1:{port}/metrics")).await?;
+    metrics
+        .text
+        .lines()
+        .find(|l| l.starts_with("shop_consumer_duplicates_skipped_total"))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("no duplicates counter in {}", metrics.text))
+}
+
+async fn order_one(tag: &str, product: &str) -> anyhow::Result<(String, String)> {
+    let (c, token, email) = new_customer(tag).await?;
+    let added = add_to_cart(&c, &nginx_url(), &token, product, 1).await?;
+    anyhow::ensure!(added.status == 200, "{}", added.text);
+    let order = place_order(&c, &nginx_url(), &token).await?;
+    anyhow::ensure!(order.status == 201, "order while degraded: {}", order.text);
+    Ok((
+        email,
+        order.json["data"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    ))
+}
+
+#[tokio::test]
+async fn with_the_broker_stopped_orders_succeed_and_every_confirmation_arrives_once_it_is_back()
+-> anyhow::Result<()> {
+    let _guard = ONE_AT_A_TIME.lock().await;
+    let admin = admin_token(&client()).await?;
+    let product = create_product(&client(), &nginx_url(), &admin, "Outage tea", 50, 250).await?;
+    let id = product["id"].as_str().unwrap_or_default().to_owned();
+    // Customers exist before the outage (their OTP mail needs Kafka too).
+    let buyers = futures_util::future::try_join_all((0..3).map(|_| new_customer("outage"))).await?;
+
+    let broker = pid_of("tansu")?;
+    let frozen = Command::new("kill")
+        .arg("-STOP")
+        .arg(broker.to_string())
+        .status()?;
+    anyhow::ensure!(frozen.success(), "SIGSTOP the broker");
+    let mut placed = Vec::new();
+    for (c, token, email) in &buyers {
+        send(
+            c.post(format!("{}/api/cart/items", nginx_url()))
+                .bearer_auth(token)
+                .json(&json!({"product_id": id, "quantity": 1})),
+        )
+        .await?;
+        let order = send(
+            c.post(format!("{}/api/orders", nginx_url()))
+                .bearer_auth(token),
+        )
+        .await?;
+        assert_eq!(
+            order.status, 201,
+            "an order must not fail because Kafka is down: {}",
+            order.text
+        );
+        placed.push((
+            email.clone(),
+            order.json["data"]["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        ));
+    }
+    let stats = send(
+        client()
+            .get(format!("{}/api/admin/stats", nginx_url()))
+            .bearer_auth(&admin),
+    )
+    .await?;
+    let backlog = stats.json["data"]["pipeline"]["outbox_backlog"]
+        .as_i64()
+        .unwrap_or_default();
+    let resumed = Command::new("kill")
+        .arg("-CONT")
+        .arg(broker.to_string())
+        .status()?;
+    anyhow::ensure!(resumed.success(), "SIGCONT the broker");
+    assert!(
+        backlog >= 3,
+        "the events wait in the outbox: {}",
+        stats.text
+    );
+    for (email, order_id) in &placed {
+        wait_for_mail(email, &format!("Order confirmed: {order_id}"), 0).await?;
+    }
+    // Give any duplicate time to show up, then count.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for (email, order_id) in &placed {
+        assert_eq!(
+            mail_count(email, &format!("Order confirmed: {order_id}")).await?,
+            1,
+            "{order_id}"
+        );
+    }
+    let ready = get(&format!("{}/health/ready", nginx_url())).await?;
+    assert_eq!(ready.status, 200);
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_email_consumer_killed_after_sending_sends_no_second_mail_on_redelivery()
+-> anyhow::Result<()> {
+    let _guard = ONE_AT_A_TIME.lock().await;
+    let admin = admin_token(&client()).await?;
+    let product = create_product(&client(), &nginx_url(), &admin, "Crash tea", 50, 300).await?;
+    let id = product["id"].as_str().unwrap_or_default().to_owned();
+    let (email, order_id) = order_one("crash", &id).await?;
+    let subject = format!("Order confirmed: {order_id}");
+    wait_for_mail(&email, &subject, 0).await?;
+    // At once, before the consumer's next offset commit (1 s): no chance to commit.
+    stop("email-consumer", "KILL").await?;
+    // tansu keeps the killed member in the group until its session times out (15 s);
+    // a new member joining before that waited minutes or got no partitions here
+    // (README, Known limits). A supervisor restarting after the timeout is fine.
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    stack(&["up"]).await?;
+    // Whether the kill beat the offset commit is chance; make the redelivery certain:
+    // the relay publishes the same event again.
+    let before = duplicates_skipped().await?;
+    {
+        use sea_orm::{ConnectionTrait, DbBackend, Statement};
+        e2e::database()
+            .await?
+            .execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "UPDATE outbox SET published_at = NULL
+                 WHERE message_key = $1 AND topic = 'order-placed'",
+                [order_id.clone().into()],
+            ))
+            .await?;
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while duplicates_skipped().await? <= before {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the redelivered event never reached the consumer"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(mail_count(&email, &subject).await?, 1);
+    // The stack is whole again and still mails new orders once.
+    let (email2, order2) = order_one("crash-after", &id).await?;
+    wait_for_mail(&email2, &format!("Order confirmed: {order2}"), 0).await?;
+    Ok(())
+}
+
+/// A count from the stack's database (`$1` is the text parameter).
+async fn query_i64(sql: &str, value: &str) -> anyhow::Result<Option<i64>> {
+    e2e::scalar_i64(&e2e::database().await?, sql, value).await
+}
+
+/// Runs `api replay-dead-letters email`; returns what it printed (events replayed).
+async fn replay_dead_letters() -> anyhow::Result<u64> {
+    Ok(e2e::api_command(&["replay-dead-letters", "email"], &[])
+        .await?
+        .parse()?)
+}
+
+#[tokio::test]
+async fn a_confirmation_dead_lettered_while_smtp_was_down_is_sent_once_by_a_replay()
+-> anyhow::Result<()> {
+    let _guard = ONE_AT_A_TIME.lock().await;
+    let admin = admin_token(&client()).await?;
+    let product = create_product(&client(), &nginx_url(), &admin, "Outage jam", 50, 410).await?;
+    let id = product["id"].as_str().unwrap_or_default().to_owned();
+    let (c, token, email) = new_customer("smtp-down").await?;
+
+    // SMTP down, and in place of the stack's email consumer one that gives up fast.
+    stop("email-consumer", "TERM").await?;
+    stop("maildev", "TERM").await?;
+    let health_port = e2e::free_port()?.to_string();
+    let mut impatient = e2e::spawn_release_bin(
+        "email-consumer",
+        &[],
+        &[
+            ("EMAIL_CONSUMER_HEALTH_PORT", &health_port),
+            ("CONSUMER_MAX_ATTEMPTS", "2"),
+            ("CONSUMER_INITIAL_BACKOFF_MS", "100"),
+        ],
+    )?;
+    e2e::wait_until_ok(
+        &format!("http://127.0.0.1:{health_port}/health/ready"),
+        Duration::from_secs(90),
+        "the impatient consumer joining its group",
+    )
+    .await?;
+
+    let added = add_to_cart(&c, &nginx_url(), &token, &id, 1).await?;
+    anyhow::ensure!(added.status == 200, "{}", added.text);
+    let order = place_order(&c, &nginx_url(), &token).await?;
+    assert_eq!(order.status, 201, "{}", order.text);
+    let order_id = order.json["data"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let dead = "SELECT count(*) FROM dead_letters d JOIN outbox o USING (event_id)
+                WHERE o.message_key = $1 AND d.consumer = 'email'";
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while query_i64(dead, &order_id).await? != Some(1) {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the confirmation was never dead-lettered"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    // SIGTERM: it commits the offset of what it dead-lettered on the way out.
+    let pid = impatient.id().unwrap_or_default();
+    let status = Command::new("kill").arg(pid.to_string()).status()?;
+    anyhow::ensure!(status.success(), "kill the impatient consumer");
+    tokio::time::timeout(Duration::from_secs(30), impatient.wait()).await??;
+
+    // SMTP and the stack's consumer are back; nothing sends the mail by itself.
+    stack(&["up"]).await?;
+    let subject = format!("Order confirmed: {order_id}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(mail_count(&email, &subject).await?, 0);
+
+    assert!(replay_dead_letters().await? >= 1);
+    wait_for_mail(&email, &subject, 0).await?;
+    let replayed = "SELECT count(*) FROM dead_letters d JOIN outbox o USING (event_id)
+                    WHERE o.message_key = $1 AND d.replayed_at IS NOT NULL";
+    assert_eq!(query_i64(replayed, &order_id).await?, Some(1));
+    // A second replay has nothing of this order's left to send.
+    replay_dead_letters().await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(mail_count(&email, &subject).await?, 1);
+    Ok(())
+}
