@@ -11,7 +11,8 @@
 #                             ready, back in
 #
 # PostgreSQL and Redis are used if they already answer on their usual ports, and
-# installed (apt) and started otherwise. Everything else runs from this repository:
+# installed (apt) and started otherwise. SHOP_FRESH_DATA=1 empties the database and
+# the Redis database that .env names before anything starts (CI does this for its own). Everything else runs from this repository:
 # tansu (Kafka protocol, durable sqlite storage), MailDev, 4 API instances, both
 # consumers and nginx. Logs and pids are under .stack/.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -53,6 +54,10 @@ ensure_postgres() {
         ELSE
             ALTER ROLE $user LOGIN PASSWORD '$pass';
         END IF; END \$\$;" >/dev/null
+    if [ "${SHOP_FRESH_DATA:-}" = 1 ]; then
+        log "SHOP_FRESH_DATA=1: dropping database $db"
+        "${psql[@]}" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null
+    fi
     if [ -z "$("${psql[@]}" -Atc "SELECT 1 FROM pg_database WHERE datname = '$db'")" ]; then
         "${psql[@]}" -c "CREATE DATABASE $db OWNER $user" >/dev/null
         log "created database $db"
@@ -60,6 +65,14 @@ ensure_postgres() {
 }
 
 ensure_redis() {
+    start_redis
+    if [ "${SHOP_FRESH_DATA:-}" = 1 ]; then
+        log "SHOP_FRESH_DATA=1: emptying Redis database ${REDIS_URL##*/}"
+        redis-cli -u "$REDIS_URL" FLUSHDB >/dev/null
+    fi
+}
+
+start_redis() {
     if redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then return 0; fi
     command -v redis-server >/dev/null || { log "installing Redis"; apt_install redis-server; }
     log "starting Redis"

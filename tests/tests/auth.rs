@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use e2e::{
-    Reply, client_from_own_ip, get_auth, instance_urls, mail_count, nginx_url, post_json,
-    register_verified, unique_email, wait_for_code,
+    Reply, client, get_auth, instance_urls, mail_count, nginx_url, post_json, register_verified,
+    unique_email, wait_for_code,
 };
 use serde_json::{Value, json};
 
@@ -20,7 +20,7 @@ fn url(base: &str, path: &str) -> String {
 async fn register_on_one_instance_verify_on_another_login_on_a_third_me_on_a_fourth()
 -> anyhow::Result<()> {
     let i = instance_urls();
-    let client = client_from_own_ip();
+    let client = client();
     let email = unique_email("journey");
     let reg = post_json(
         &client,
@@ -72,7 +72,7 @@ async fn register_on_one_instance_verify_on_another_login_on_a_third_me_on_a_fou
 #[tokio::test]
 async fn registering_a_taken_address_answers_the_same_and_makes_no_second_account()
 -> anyhow::Result<()> {
-    let client = client_from_own_ip();
+    let client = client();
     let base = nginx_url();
     let email = unique_email("taken");
     register_verified(&client, &base, &email, PASSWORD).await?;
@@ -105,7 +105,7 @@ async fn registering_a_taken_address_answers_the_same_and_makes_no_second_accoun
 #[tokio::test]
 async fn five_wrong_codes_kill_the_code_and_a_resent_code_works() -> anyhow::Result<()> {
     let i = instance_urls();
-    let client = client_from_own_ip();
+    let client = client();
     let email = unique_email("wrong-codes");
     let reg = post_json(
         &client,
@@ -189,7 +189,7 @@ async fn five_wrong_codes_kill_the_code_and_a_resent_code_works() -> anyhow::Res
 async fn six_wrong_passwords_in_a_row_get_429_with_retry_after_from_any_instance()
 -> anyhow::Result<()> {
     let i = instance_urls();
-    let client = client_from_own_ip();
+    let client = client();
     let email = unique_email("throttle");
     register_verified(&client, &nginx_url(), &email, PASSWORD).await?;
     for attempt in 0..5 {
@@ -226,6 +226,52 @@ async fn six_wrong_passwords_in_a_row_get_429_with_retry_after_from_any_instance
     Ok(())
 }
 
+#[tokio::test]
+async fn failed_logins_over_many_accounts_lock_that_address_and_no_other() -> anyhow::Result<()> {
+    // One guess per made-up account, so no account lock can trigger: only the address's.
+    let limit: usize = std::env::var("LOGIN_MAX_FAILURES_PER_IP")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50);
+    let login = url(&nginx_url(), "/api/auth/login");
+    let (attacker, neighbour) = (client(), client());
+    let email = unique_email("ip-lock");
+    register_verified(&neighbour, &nginx_url(), &email, PASSWORD).await?;
+    for _ in 0..limit {
+        post_json(
+            &attacker,
+            &login,
+            &json!({"email": unique_email("guess"), "password": "wrong password"}),
+        )
+        .await?
+        .assert_error(401, "INVALID_CREDENTIALS");
+    }
+    // From that address even a real account's right password waits out the window...
+    let locked = post_json(
+        &attacker,
+        &login,
+        &json!({"email": email, "password": PASSWORD}),
+    )
+    .await?;
+    locked.assert_error(429, "TOO_MANY_LOGIN_ATTEMPTS");
+    assert!(
+        locked
+            .header("retry-after")
+            .is_some_and(|v| v.parse::<u64>().is_ok_and(|s| s > 0)),
+        "no Retry-After: {}",
+        locked.text
+    );
+    // ...while the same account logs in from another address.
+    let other = post_json(
+        &neighbour,
+        &login,
+        &json!({"email": email, "password": PASSWORD}),
+    )
+    .await?;
+    assert_eq!(other.status, 200, "{}", other.text);
+    Ok(())
+}
+
 /// Runs `api create-admin` for `email` / `password`, as the stack does on start.
 async fn create_admin(email: &str, password: &str) -> anyhow::Result<()> {
     e2e::api_command(
@@ -240,7 +286,7 @@ async fn create_admin(email: &str, password: &str) -> anyhow::Result<()> {
 async fn setting_the_admin_password_from_the_environment_lifts_a_login_lock() -> anyhow::Result<()>
 {
     // A second admin of its own: locking the stack's admin would fail other tests.
-    let client = client_from_own_ip();
+    let client = client();
     let login = url(&nginx_url(), "/api/auth/login");
     let email = unique_email("locked-admin");
     create_admin(&email, "first admin password").await?;
@@ -282,7 +328,7 @@ async fn setting_the_admin_password_from_the_environment_lifts_a_login_lock() ->
 
 #[tokio::test]
 async fn an_unverified_account_gets_403_only_after_a_correct_password() -> anyhow::Result<()> {
-    let client = client_from_own_ip();
+    let client = client();
     let base = nginx_url();
     let email = unique_email("unverified");
     let reg = post_json(
@@ -326,7 +372,7 @@ fn sign(claims: &Value, secret: &[u8]) -> anyhow::Result<String> {
 
 #[tokio::test]
 async fn forged_expired_and_tampered_tokens_are_refused() -> anyhow::Result<()> {
-    let client = client_from_own_ip();
+    let client = client();
     let base = nginx_url();
     let tokens = register_verified(&client, &base, &unique_email("forge"), PASSWORD).await?;
     let good = tokens["access_token"]
@@ -384,7 +430,7 @@ async fn forged_expired_and_tampered_tokens_are_refused() -> anyhow::Result<()> 
 #[tokio::test]
 async fn refresh_rotates_and_reusing_an_old_refresh_token_revokes_the_session() -> anyhow::Result<()>
 {
-    let client = client_from_own_ip();
+    let client = client();
     let i = instance_urls();
     let tokens = register_verified(&client, &i[0], &unique_email("rotate"), PASSWORD).await?;
     let first = tokens["refresh_token"]
@@ -451,7 +497,7 @@ async fn refresh_rotates_and_reusing_an_old_refresh_token_revokes_the_session() 
 
 #[tokio::test]
 async fn after_logout_the_access_token_is_refused_by_all_four_instances() -> anyhow::Result<()> {
-    let client = client_from_own_ip();
+    let client = client();
     let i = instance_urls();
     let tokens =
         register_verified(&client, &nginx_url(), &unique_email("logout"), PASSWORD).await?;
@@ -494,7 +540,7 @@ async fn after_logout_the_access_token_is_refused_by_all_four_instances() -> any
 
 #[tokio::test]
 async fn a_customer_calling_an_admin_route_gets_403_and_no_token_gets_401() -> anyhow::Result<()> {
-    let client = client_from_own_ip();
+    let client = client();
     let base = nginx_url();
     let tokens = register_verified(&client, &base, &unique_email("not-admin"), PASSWORD).await?;
     let access = tokens["access_token"].as_str().unwrap_or_default();
@@ -530,7 +576,7 @@ async fn a_customer_calling_an_admin_route_gets_403_and_no_token_gets_401() -> a
 
 #[tokio::test]
 async fn bad_input_gets_4xx_naming_the_field_never_500() -> anyhow::Result<()> {
-    let client = client_from_own_ip();
+    let client = client();
     let base = nginx_url();
     let register = url(&base, "/api/auth/register");
     let cases = [
@@ -616,7 +662,7 @@ async fn bad_input_gets_4xx_naming_the_field_never_500() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn the_otp_never_appears_in_any_log_line_or_api_response() -> anyhow::Result<()> {
-    let client = client_from_own_ip();
+    let client = client();
     let base = nginx_url();
     let email = unique_email("secret");
     let reg = post_json(

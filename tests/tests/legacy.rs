@@ -2,8 +2,8 @@
 //! types, a whole journey through them only, the storm, and the stricter rules.
 
 use e2e::{
-    Reply, admin_token, client, client_from_own_ip, create_product, customer_token, get,
-    instance_urls, nginx_url, png, send, unique_email, wait_for_code, wait_for_mail,
+    Reply, admin_token, client, create_product, customer_token, get, instance_urls, nginx_url, png,
+    send, unique_email, wait_for_code, wait_for_mail,
 };
 use serde_json::{Value, json};
 
@@ -52,7 +52,7 @@ async fn get_with(base: &str, path: &str, token: &str) -> Reply {
 
 /// Registers through the old routes and returns `(client, "Bearer <jwt>", e-mail, id)`.
 async fn legacy_customer(name: &str) -> anyhow::Result<(reqwest::Client, String, String, String)> {
-    let c = client_from_own_ip();
+    let c = client();
     let email = unique_email(name);
     let reply = post(
         &c,
@@ -333,7 +333,7 @@ async fn registering_a_taken_address_answers_exactly_as_for_a_new_one() -> anyho
 
 #[tokio::test]
 async fn errors_keep_the_fields_the_old_frontend_reads() -> anyhow::Result<()> {
-    let c = client_from_own_ip();
+    let c = client();
     let email = unique_email("legacy-errors");
     let reply = post(
         &c,

@@ -421,7 +421,7 @@ async fn admin_stats_count_a_known_set_of_users_orders_products_and_dead_letters
     let (c1, t1, _) = new_customer("stats").await?;
     let (c2, t2, _) = new_customer("stats").await?;
     let pending = e2e::post_json(
-        &e2e::client_from_own_ip(),
+        &e2e::client(),
         &format!("{}/api/auth/register", nginx_url()),
         &json!({"email": e2e::unique_email("stats-pending"), "password": "stats password", "name": "Pending"}),
     )
