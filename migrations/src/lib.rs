@@ -12,6 +12,7 @@ mod m20261122_000003_catalogue;
 mod m20261122_000004_orders;
 mod m20261122_000005_dead_letters;
 mod m20261122_000006_dead_letter_replay;
+mod m20261130_000007_dead_letter_identity;
 
 /// Applies the migrations in order.
 pub struct Migrator;
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000004_orders::Migration),
             Box::new(m20261122_000005_dead_letters::Migration),
             Box::new(m20261122_000006_dead_letter_replay::Migration),
+            Box::new(m20261130_000007_dead_letter_identity::Migration),
         ]
     }
 }

@@ -93,46 +93,57 @@ async fn with_the_broker_stopped_orders_succeed_and_every_confirmation_arrives_o
         .arg(broker.to_string())
         .status()?;
     anyhow::ensure!(frozen.success(), "SIGSTOP the broker");
+    // The broker is resumed before anything is asserted: a failing check must not
+    // leave the machine's broker frozen (and the next run's events stuck with it).
+    let frozen_phase = async {
+        let mut orders = Vec::new();
+        for (c, token, email) in &buyers {
+            send(
+                c.post(format!("{}/api/cart/items", nginx_url()))
+                    .bearer_auth(token)
+                    .json(&json!({"product_id": id, "quantity": 1})),
+            )
+            .await?;
+            let order = send(
+                c.post(format!("{}/api/orders", nginx_url()))
+                    .bearer_auth(token),
+            )
+            .await?;
+            orders.push((email.clone(), order));
+        }
+        let stats = send(
+            client()
+                .get(format!("{}/api/admin/stats", nginx_url()))
+                .bearer_auth(&admin),
+        )
+        .await?;
+        anyhow::Ok((orders, stats))
+    }
+    .await;
+    let resumed = Command::new("kill")
+        .arg("-CONT")
+        .arg(broker.to_string())
+        .status()?;
+    anyhow::ensure!(resumed.success(), "SIGCONT the broker");
+    let (orders, stats) = frozen_phase?;
     let mut placed = Vec::new();
-    for (c, token, email) in &buyers {
-        send(
-            c.post(format!("{}/api/cart/items", nginx_url()))
-                .bearer_auth(token)
-                .json(&json!({"product_id": id, "quantity": 1})),
-        )
-        .await?;
-        let order = send(
-            c.post(format!("{}/api/orders", nginx_url()))
-                .bearer_auth(token),
-        )
-        .await?;
+    for (email, order) in orders {
         assert_eq!(
             order.status, 201,
             "an order must not fail because Kafka is down: {}",
             order.text
         );
         placed.push((
-            email.clone(),
+            email,
             order.json["data"]["id"]
                 .as_str()
                 .unwrap_or_default()
                 .to_owned(),
         ));
     }
-    let stats = send(
-        client()
-            .get(format!("{}/api/admin/stats", nginx_url()))
-            .bearer_auth(&admin),
-    )
-    .await?;
     let backlog = stats.json["data"]["pipeline"]["outbox_backlog"]
         .as_i64()
         .unwrap_or_default();
-    let resumed = Command::new("kill")
-        .arg("-CONT")
-        .arg(broker.to_string())
-        .status()?;
-    anyhow::ensure!(resumed.success(), "SIGCONT the broker");
     assert!(
         backlog >= 3,
         "the events wait in the outbox: {}",
@@ -283,5 +294,46 @@ async fn a_confirmation_dead_lettered_while_smtp_was_down_is_sent_once_by_a_repl
     replay_dead_letters().await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(mail_count(&email, &subject).await?, 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_dead_letter_on_a_recycled_offset_is_recorded_and_a_redelivery_is_not()
+-> anyhow::Result<()> {
+    // The statement the consumers record a dead letter with (consumers/src/processed.rs).
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    let db = e2e::database().await?;
+    let topic = format!("recycled-{}", uuid::Uuid::new_v4().simple());
+    let record = |event: uuid::Uuid| {
+        Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "INSERT INTO dead_letters
+                 (consumer, original_topic, original_partition, original_offset, event_id, reason)
+             VALUES ('email', $1, 0, 7, $2, 'test') ON CONFLICT DO NOTHING",
+            [topic.clone().into(), event.into()],
+        )
+    };
+    let (first, after_reset) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    let inserted = |s: Statement| {
+        let db = &db;
+        async move { anyhow::Ok(db.execute_raw(s).await?.rows_affected()) }
+    };
+    assert_eq!(inserted(record(first)).await?, 1, "the first dead letter");
+    assert_eq!(
+        inserted(record(first)).await?,
+        0,
+        "the same message redelivered after a crash is counted once"
+    );
+    assert_eq!(
+        inserted(record(after_reset)).await?,
+        1,
+        "another event on the same offset (the topic started over) is its own dead letter"
+    );
+    db.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "DELETE FROM dead_letters WHERE original_topic = $1",
+        [topic.into()],
+    ))
+    .await?;
     Ok(())
 }
