@@ -1,6 +1,7 @@
-//! Load generator for `scripts/bench-orders.sh`: `POST /api/orders` through nginx,
-//! each request with a freshly filled cart, and the time from order response to the
-//! confirmation e-mail in the mail catcher. Prints machine-readable lines.
+//! Load generator for `scripts/bench-orders.sh`: order cycles through nginx (add one
+//! unit to the cart, then `POST /api/orders`; the pair is timed, as pgbench times the
+//! same statements), and the time from order response to the confirmation e-mail in
+//! the mail catcher. Prints machine-readable lines.
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -46,6 +47,7 @@ async fn main() -> anyhow::Result<()> {
                 let mut errors = 0u64;
                 let mut last = None;
                 while Instant::now() < deadline {
+                    let t = Instant::now();
                     let added = send(
                         http.post(format!("{}/api/cart/items", nginx_url()))
                             .bearer_auth(token)
@@ -56,7 +58,6 @@ async fn main() -> anyhow::Result<()> {
                         errors += 1;
                         continue;
                     }
-                    let t = Instant::now();
                     let placed = send(
                         http.post(format!("{}/api/orders", nginx_url()))
                             .bearer_auth(token),
