@@ -46,7 +46,8 @@ ensure_postgres() {
     db="${rest#*/}"; db="${db%%\?*}"
     [[ "$user" =~ ^[a-z_][a-z0-9_]*$ && "$db" =~ ^[a-z_][a-z0-9_]*$ && "$pass" =~ ^[A-Za-z0-9_-]+$ ]] \
         || die "DATABASE_URL must look like postgres://user:password@host:port/db with simple names"
-    local psql=(runuser -u postgres -- psql -q -v ON_ERROR_STOP=1 -d postgres)
+    # From /: the postgres user may not be allowed into the checkout's directory.
+    local psql=(runuser -u postgres -- env -C / psql -q -v ON_ERROR_STOP=1 -d postgres)
     [ "$(id -u)" -eq 0 ] || psql=(psql -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -U postgres -d postgres)
     "${psql[@]}" -c "DO \$\$ BEGIN
         IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$user') THEN
