@@ -30,6 +30,10 @@ pub fn maildev_url() -> String {
 /// test neither spends another's budget nor inherits what an earlier run (the
 /// schemathesis fuzz, which logs in with made-up passwords from 127.0.0.1) left in
 /// Redis. Tests about a per-IP limit keep one client for the whole test.
+#[allow(
+    clippy::expect_used,
+    reason = "a default client would silently send from 127.0.0.1; no test should run on it"
+)]
 pub fn client() -> reqwest::Client {
     use rand::Rng;
     let mut rng = rand::rng();
