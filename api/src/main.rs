@@ -5,7 +5,7 @@
 //! api migrate        apply database migrations (safe to run concurrently)
 //! api create-admin   create or update the admin from ADMIN_EMAIL / ADMIN_PASSWORD
 //! api create-topics  create the Kafka topics and their dead-letter twins
-//! api replay-dead-letters [CONSUMER]
+//! api replay-dead-letters [CONSUMER|all] [EVENT_ID]
 //!                    send dead-lettered events again (after an SMTP outage, say)
 //! api openapi        print the OpenAPI document
 //! api bcrypt-bench N print the mean milliseconds of one bcrypt verify at BCRYPT_COST
@@ -67,12 +67,18 @@ async fn create_admin() -> anyhow::Result<()> {
 
 async fn replay_dead_letters() -> anyhow::Result<()> {
     let url: String = configuration::required("DATABASE_URL")?;
-    let consumer = std::env::args().nth(2);
+    let consumer = std::env::args().nth(2).filter(|c| c != "all");
+    let event = std::env::args()
+        .nth(3)
+        .map(|id| id.parse::<uuid::Uuid>())
+        .transpose()
+        .context("EVENT_ID must be an event id (a UUID)")?;
     let db = startup::database(&url, 1)?;
-    let replayed = api::outbox::replay_dead_letters(&db, consumer.as_deref()).await?;
+    let replayed = api::outbox::replay_dead_letters(&db, consumer.as_deref(), event).await?;
     tracing::info!(
         replayed,
         consumer = consumer.as_deref().unwrap_or("all"),
+        event = event.map(|e| e.to_string()),
         "dead letters replayed"
     );
     println!("{replayed}");

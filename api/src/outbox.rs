@@ -58,13 +58,15 @@ pub async fn enqueue<P: Event>(
 }
 
 /// Sends the events of dead letters not yet replayed back through the outbox (all
-/// consumers, or only `consumer`'s), and marks those dead letters replayed; returns
+/// consumers, or only `consumer`'s; every event, or only `event`), and marks those
+/// dead letters replayed; returns
 /// how many events will be published again. One transaction: a dead letter is
 /// replayed once. Safe because every consumer dedupes by `event_id`: a consumer that
 /// handled the event already skips it; the one that dead-lettered it tries again.
 pub async fn replay_dead_letters(
     db: &DatabaseConnection,
     consumer: Option<&str>,
+    event: Option<uuid::Uuid>,
 ) -> Result<u64, DbErr> {
     let txn = db.begin().await?;
     let replayed = txn
@@ -74,10 +76,11 @@ pub async fn replay_dead_letters(
                  UPDATE dead_letters SET replayed_at = now()
                  WHERE replayed_at IS NULL AND event_id IS NOT NULL
                    AND ($1::text IS NULL OR consumer = $1)
+                   AND ($2::uuid IS NULL OR event_id = $2)
                  RETURNING event_id)
              UPDATE outbox SET published_at = NULL, last_error = NULL
              WHERE event_id IN (SELECT event_id FROM letters)",
-            [consumer.map(str::to_owned).into()],
+            [consumer.map(str::to_owned).into(), event.into()],
         ))
         .await?
         .rows_affected();
