@@ -267,6 +267,46 @@ async fn a_bulk_csv_with_three_bad_rows_in_a_hundred_reports_them_and_a_dry_run_
             .unwrap_or_default()
             .contains("category")
     );
+    archive_imported(&c, &admin, &format!("Bulk {q} ")).await
+}
+
+/// Archives what a bulk test imported (active products named `prefix…`), so repeated
+/// runs do not grow a long-lived development catalogue by thousands of products. All
+/// but one in one SQL statement, the last through the API: its cache invalidation
+/// then covers every cached listing that held any of them.
+async fn archive_imported(c: &reqwest::Client, admin: &str, prefix: &str) -> anyhow::Result<()> {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    let db = e2e::database().await?;
+    let pattern = format!("{prefix}%");
+    let kept = db
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT min(id::text) AS id FROM products WHERE name LIKE $1 AND status = 'active'",
+            [pattern.clone().into()],
+        ))
+        .await?
+        .and_then(|row| row.try_get::<Option<String>>("", "id").ok().flatten())
+        .ok_or_else(|| anyhow::anyhow!("nothing imported under {prefix:?}"))?;
+    db.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "UPDATE products SET status = 'archived', updated_at = now()
+         WHERE name LIKE $1 AND status = 'active' AND id::text <> $2",
+        [pattern.into(), kept.clone().into()],
+    ))
+    .await?;
+    let last = send(
+        c.delete(format!("{}/api/admin/products/{kept}", nginx_url()))
+            .bearer_auth(admin),
+    )
+    .await?;
+    anyhow::ensure!(last.status == 204, "archive {kept}: {}", last.text);
+    let listed = get(&format!(
+        "{}/api/products?q={}&page_size=1",
+        nginx_url(),
+        prefix.trim().replace(' ', "%20")
+    ))
+    .await?;
+    assert_eq!(listed.json["pagination"]["total"], 0, "{}", listed.text);
     Ok(())
 }
 
@@ -459,5 +499,5 @@ async fn a_five_thousand_row_csv_imports_whole_in_one_request() -> anyhow::Resul
     assert_eq!(imported.json["data"]["created"], 5000, "{}", imported.text);
     let listed = get(&format!("{}/api/products?q={q}&page_size=1", nginx_url())).await?;
     assert_eq!(listed.json["pagination"]["total"], 5000, "{}", listed.text);
-    Ok(())
+    archive_imported(&c, &admin, &format!("Bulk5k {q} ")).await
 }
