@@ -10,7 +10,11 @@
 //!   marked published in the same transaction; a crash between publish and commit
 //!   republishes (at least once: consumers dedupe by `event_id`);
 //! - Kafka down: the batch fails, rows stay pending, the relay backs off and catches
-//!   up when the broker returns. No request ever waits for Kafka.
+//!   up when the broker returns. No request ever waits for Kafka;
+//! - a relay takes the lock only while its broker answers (checked every 2 s, and
+//!   after every failure before the next try): an instance cut off from Kafka alone
+//!   (a wrong `KAFKA_BROKERS`, a partition) would otherwise hold the lock, and every
+//!   instance's events with it, for a whole delivery timeout (30 s) per try.
 
 use std::time::Duration;
 
@@ -35,6 +39,10 @@ const RELAY_LOCK: i64 = 0x6f75_7462_6f78;
 const IDLE_POLL: Duration = Duration::from_millis(150);
 /// Longest pause after failures.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// How often the lag gauges and the broker's reachability are refreshed.
+const CHECK_EVERY: Duration = Duration::from_secs(2);
+/// How long the reachability check waits for the broker's metadata.
+const BROKER_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Writes `event` to the outbox on `db` (use the transaction of the change).
 pub async fn enqueue<P: Event>(
@@ -109,6 +117,7 @@ pub struct OutboxMetrics {
     oldest: IntGauge,
     published: IntCounter,
     errors: IntCounter,
+    broker_reachable: IntGauge,
 }
 
 impl OutboxMetrics {
@@ -124,17 +133,29 @@ impl OutboxMetrics {
             "Events published by this instance",
         )?;
         let errors = IntCounter::new("outbox_publish_errors_total", "Failed publish batches")?;
+        let broker_reachable = IntGauge::new(
+            "outbox_relay_broker_reachable",
+            "1 while this instance's relay reaches the Kafka broker (it publishes only then)",
+        )?;
         metrics.register(Box::new(pending.clone()))?;
         metrics.register(Box::new(oldest.clone()))?;
         metrics.register(Box::new(published.clone()))?;
         metrics.register(Box::new(errors.clone()))?;
+        metrics.register(Box::new(broker_reachable.clone()))?;
         Ok(Self {
             pending,
             oldest,
             published,
             errors,
+            broker_reachable,
         })
     }
+}
+
+/// The pause after `failures` failures in a row: doubling from `IDLE_POLL`, at most
+/// `MAX_BACKOFF`.
+fn backoff(failures: u32) -> Duration {
+    (IDLE_POLL * 2u32.saturating_pow(failures.min(8))).min(MAX_BACKOFF)
 }
 
 /// Publishes the outbox to Kafka.
@@ -157,31 +178,43 @@ impl Relay {
     /// Relays until `shutdown` turns true.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let mut failures = 0u32;
-        let mut last_lag = tokio::time::Instant::now() - Duration::from_secs(60);
+        let mut last_check = tokio::time::Instant::now() - Duration::from_secs(60);
+        let mut broker_ok = false;
         loop {
             if *shutdown.borrow() {
                 break;
             }
-            if last_lag.elapsed() >= Duration::from_secs(2) {
-                self.update_lag().await;
-                last_lag = tokio::time::Instant::now();
+            if !broker_ok || last_check.elapsed() >= CHECK_EVERY {
+                if last_check.elapsed() >= CHECK_EVERY {
+                    self.update_lag().await;
+                    last_check = tokio::time::Instant::now();
+                }
+                broker_ok = self.broker_reachable().await;
             }
-            let pause = match self.publish_batch().await {
-                Ok(n) if n > 0 => {
-                    failures = 0;
-                    continue;
+            let pause = if broker_ok {
+                match self.publish_batch().await {
+                    Ok(n) if n > 0 => {
+                        failures = 0;
+                        continue;
+                    }
+                    Ok(_) => {
+                        failures = 0;
+                        IDLE_POLL
+                    }
+                    Err(e) => {
+                        failures = failures.saturating_add(1);
+                        broker_ok = false;
+                        self.metrics.errors.inc();
+                        let pause = backoff(failures);
+                        tracing::warn!(error = %e, retry_in_ms = pause.as_millis() as u64, "outbox relay failed");
+                        pause
+                    }
                 }
-                Ok(_) => {
-                    failures = 0;
-                    IDLE_POLL
-                }
-                Err(e) => {
-                    failures = failures.saturating_add(1);
-                    self.metrics.errors.inc();
-                    let pause = (IDLE_POLL * 2u32.saturating_pow(failures.min(8))).min(MAX_BACKOFF);
-                    tracing::warn!(error = %e, retry_in_ms = pause.as_millis() as u64, "outbox relay failed");
-                    pause
-                }
+            } else {
+                // Leave the lock to instances that can publish; look again soon (the
+                // check is cheap), so a returning broker is used within seconds.
+                failures = failures.saturating_add(1);
+                backoff(failures).min(CHECK_EVERY)
             };
             tokio::select! {
                 _ = shutdown.wait_for(|stop| *stop) => break,
@@ -271,6 +304,23 @@ impl Relay {
         }
     }
 
+    /// Whether the broker answers now; logs the changes, keeps the gauge.
+    async fn broker_reachable(&self) -> bool {
+        let reachable = crate::kafka::broker_reachable(&self.producer, BROKER_CHECK_TIMEOUT).await;
+        let was = self.metrics.broker_reachable.get() == 1;
+        match &reachable {
+            Ok(()) if !was => tracing::info!("outbox relay reaches the broker"),
+            Err(e) if was => {
+                tracing::warn!(error = %e, "outbox relay lost the broker; leaving the lock to others");
+            }
+            _ => {}
+        }
+        self.metrics
+            .broker_reachable
+            .set(i64::from(reachable.is_ok()));
+        reachable.is_ok()
+    }
+
     async fn update_lag(&self) {
         let lag = Lag::find_by_statement(Statement::from_string(
             DbBackend::Postgres,
@@ -286,5 +336,19 @@ impl Relay {
                 .oldest
                 .set(lag.oldest_seconds.unwrap_or(0.0) as i64);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_the_idle_poll_up_to_the_cap() {
+        assert_eq!(backoff(1), Duration::from_millis(300));
+        assert_eq!(backoff(2), Duration::from_millis(600));
+        assert_eq!(backoff(6), Duration::from_millis(9_600));
+        assert_eq!(backoff(7), MAX_BACKOFF);
+        assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
     }
 }

@@ -214,6 +214,81 @@ async fn an_email_consumer_killed_after_sending_sends_no_second_mail_on_redelive
     Ok(())
 }
 
+/// The value of the metric `name` (a line `name{labels} value`) in `metrics`.
+fn metric(metrics: &str, name: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find(|l| {
+            l.split_whitespace()
+                .next()
+                .is_some_and(|n| n.split('{').next() == Some(name))
+        })
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|v| v.parse().ok())
+}
+
+#[tokio::test]
+async fn an_instance_cut_off_from_the_broker_leaves_the_outbox_to_the_others() -> anyhow::Result<()>
+{
+    let _guard = ONE_AT_A_TIME.lock().await;
+    // An extra instance whose broker is a closed port, relaying beside the stack's four.
+    // If it took the relay's lock it would hold every instance's events for a whole
+    // delivery timeout (30 s) and count a failed batch.
+    let port = e2e::free_port()?.to_string();
+    let closed = e2e::free_port()?.to_string();
+    let mut instance = e2e::spawn_release_bin(
+        "api",
+        &["serve"],
+        &[
+            ("PORT", &port),
+            ("INSTANCE_ID", "api-cut-off-test"),
+            ("KAFKA_BROKERS", &format!("127.0.0.1:{closed}")),
+        ],
+    )?;
+    let base = format!("http://127.0.0.1:{port}");
+    e2e::wait_until_ok(
+        &format!("{base}/health/live"),
+        Duration::from_secs(30),
+        "the cut-off instance",
+    )
+    .await?;
+    let ready = get(&format!("{base}/health/ready")).await?;
+    assert_eq!(ready.status, 503, "{}", ready.text);
+
+    let admin = admin_token(&client()).await?;
+    let product = create_product(&client(), &nginx_url(), &admin, "Cut-off tea", 50, 120).await?;
+    let id = product["id"].as_str().unwrap_or_default().to_owned();
+    // Ten orders: ten events for five relays to race for.
+    let mut placed = Vec::new();
+    for _ in 0..10 {
+        placed.push(order_one("cut-off", &id).await?);
+    }
+    for (email, order_id) in &placed {
+        wait_for_mail(email, &format!("Order confirmed: {order_id}"), 0).await?;
+    }
+    let metrics = get(&format!("{base}/metrics")).await?;
+    instance.kill().await?;
+    assert_eq!(
+        metric(&metrics.text, "shop_outbox_relay_broker_reachable"),
+        Some(0.0),
+        "{}",
+        metrics.text
+    );
+    assert_eq!(
+        metric(&metrics.text, "shop_outbox_publish_errors_total"),
+        Some(0.0),
+        "the cut-off instance tried to publish: {}",
+        metrics.text
+    );
+    assert_eq!(
+        metric(&metrics.text, "shop_outbox_published_total"),
+        Some(0.0),
+        "{}",
+        metrics.text
+    );
+    Ok(())
+}
+
 /// A count from the stack's database (`$1` is the text parameter).
 async fn query_i64(sql: &str, value: &str) -> anyhow::Result<Option<i64>> {
     e2e::scalar_i64(&e2e::database().await?, sql, value).await
