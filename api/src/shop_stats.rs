@@ -47,10 +47,26 @@ pub struct ProductStats {
 /// Money taken.
 #[derive(Debug, Clone, Object)]
 pub struct RevenueStats {
-    /// Sum of the totals of all orders that are not cancelled, in cents.
+    /// Sum of the totals of all orders that are not cancelled, in cents. Exact when
+    /// the shop sells in one currency; with several, read `by_currency`.
     pub total_cents: i64,
-    /// Currency of the shop's orders.
+    /// Currency of the shop's orders (the first in `by_currency` when several).
     pub currency: String,
+    /// The revenue of each currency orders were placed in, never added across
+    /// currencies; ordered by currency code, empty before the first order.
+    pub by_currency: Vec<CurrencyRevenue>,
+}
+
+/// The revenue in one currency.
+#[derive(Debug, Clone, Object, serde::Deserialize)]
+pub struct CurrencyRevenue {
+    /// ISO 4217 code.
+    pub currency: String,
+    /// Sum of the totals of the orders in this currency that are not cancelled, in
+    /// its smallest unit.
+    pub total_cents: i64,
+    /// Orders in this currency that are not cancelled.
+    pub orders: i64,
 }
 
 /// The outbox and the consumers' dead letters.
@@ -95,6 +111,7 @@ struct Row {
     products_archived: i64,
     revenue_cents: i64,
     currency: Option<String>,
+    revenue_by_currency: String,
     outbox_backlog: i64,
     outbox_oldest_pending_seconds: f64,
     dead_lettered: i64,
@@ -106,7 +123,13 @@ SELECT u.users_total, u.users_verified,
        o.orders_completed, o.orders_cancelled, o.revenue_cents, o.currency,
        p.products_total, p.products_out_of_stock, p.products_low_stock, p.products_archived,
        x.outbox_backlog, x.outbox_oldest_pending_seconds,
-       (SELECT count(*) FROM dead_letters) AS dead_lettered
+       (SELECT count(*) FROM dead_letters) AS dead_lettered,
+       (SELECT COALESCE(jsonb_agg(jsonb_build_object(
+                   'currency', currency, 'total_cents', total_cents, 'orders', orders)
+                   ORDER BY currency), '[]'::jsonb)::text
+        FROM (SELECT currency, sum(total_cents)::int8 AS total_cents, count(*) AS orders
+              FROM orders WHERE status <> 'cancelled' GROUP BY currency) c)
+           AS revenue_by_currency
 FROM (SELECT count(*) AS users_total,
              count(*) FILTER (WHERE is_verified) AS users_verified
       FROM users) u,
@@ -159,6 +182,8 @@ pub async fn load(db: &impl ConnectionTrait) -> Result<ShopStats, DbErr> {
         revenue: RevenueStats {
             total_cents: row.revenue_cents,
             currency: row.currency.unwrap_or_else(|| "USD".to_owned()),
+            by_currency: serde_json::from_str(&row.revenue_by_currency)
+                .map_err(|e| DbErr::Custom(format!("revenue by currency: {e}")))?,
         },
         pipeline: PipelineStats {
             outbox_backlog: row.outbox_backlog,

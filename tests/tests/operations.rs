@@ -410,6 +410,67 @@ fn delta(after: &Value, before: &Value, path: &[&str]) -> i64 {
     at(after) - at(before)
 }
 
+/// `(total_cents, orders)` of `currency` in the revenue of `stats` (zeros if absent).
+fn in_currency(stats: &Value, currency: &str) -> (i64, i64) {
+    stats["revenue"]["by_currency"]
+        .as_array()
+        .and_then(|all| all.iter().find(|c| c["currency"] == currency))
+        .map_or((0, 0), |c| {
+            (
+                c["total_cents"].as_i64().unwrap_or(i64::MIN / 2),
+                c["orders"].as_i64().unwrap_or(i64::MIN / 2),
+            )
+        })
+}
+
+#[tokio::test]
+async fn revenue_in_another_currency_is_reported_apart_and_not_added_to_dollars()
+-> anyhow::Result<()> {
+    let _turn = TURN.lock().await;
+    let admin = admin_token(&client()).await?;
+    let before = admin_stats(&admin).await?;
+    let created = send(
+        client()
+            .post(format!("{}/api/admin/products", nginx_url()))
+            .bearer_auth(&admin)
+            .json(&json!({
+                "name": format!("Euro tea {}", uuid::Uuid::new_v4().simple()),
+                "price_cents": 1_234, "currency": "EUR", "category": "BEVERAGES", "stock": 5
+            })),
+    )
+    .await?;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let id = created.json["data"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let (c, token, _) = new_customer("euro").await?;
+    let added = add_to_cart(&c, &nginx_url(), &token, &id, 2).await?;
+    assert_eq!(added.status, 200, "{}", added.text);
+    let order = place_order(&c, &nginx_url(), &token).await?;
+    assert_eq!(order.status, 201, "{}", order.text);
+    assert_eq!(order.json["data"]["currency"], "EUR", "{}", order.text);
+
+    let after = admin_stats(&admin).await?;
+    let (eur_before, eur_after) = (in_currency(&before, "EUR"), in_currency(&after, "EUR"));
+    assert_eq!(eur_after.0 - eur_before.0, 2 * 1_234, "{after}");
+    assert_eq!(eur_after.1 - eur_before.1, 1, "{after}");
+    assert_eq!(
+        in_currency(&after, "USD"),
+        in_currency(&before, "USD"),
+        "{after}"
+    );
+    let codes: Vec<&str> = after["revenue"]["by_currency"]
+        .as_array()
+        .map(|all| all.iter().filter_map(|c| c["currency"].as_str()).collect())
+        .unwrap_or_default();
+    let mut sorted = codes.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(codes, sorted, "one entry per currency, by code: {after}");
+    Ok(())
+}
+
 #[tokio::test]
 async fn admin_stats_count_a_known_set_of_users_orders_products_and_dead_letters()
 -> anyhow::Result<()> {
@@ -513,6 +574,11 @@ async fn admin_stats_count_a_known_set_of_users_orders_products_and_dead_letters
     );
     assert_eq!(
         delta(&after, &before, &["revenue", "total_cents"]),
+        total1 + total2,
+        "{after}"
+    );
+    assert_eq!(
+        in_currency(&after, "USD").0 - in_currency(&before, "USD").0,
         total1 + total2,
         "{after}"
     );
