@@ -84,6 +84,14 @@ impl Reply {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
+    /// The `data.id` of a success envelope, as text (empty when there is none).
+    pub fn data_id(&self) -> String {
+        self.json["data"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
     /// Asserts the one error shape with `status` and `code`.
     pub fn assert_error(&self, status: u16, code: &str) {
         assert_eq!(self.status, status, "status of {}", self.text);

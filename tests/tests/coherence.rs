@@ -46,10 +46,7 @@ async fn every_instance_lists_a_change_as_soon_as_the_admin_request_returns() ->
     )
     .await?;
     assert_eq!(created.status, 201, "{}", created.text);
-    let id = created.json["data"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let id = created.data_id();
     let mut version = created.json["data"]["version"].as_i64().unwrap_or_default();
     for base in &instances {
         assert!(

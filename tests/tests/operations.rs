@@ -218,10 +218,7 @@ async fn buyer(
             match r {
                 Ok(r) if r.status().as_u16() == 201 => {
                     let reply = Reply::read(r).await?;
-                    break reply.json["data"]["id"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_owned();
+                    break reply.data_id();
                 }
                 // 409 while the first attempt with this key is still running.
                 Ok(r) if matches!(r.status().as_u16(), 409 | 502 | 503) => {}
@@ -338,10 +335,7 @@ async fn a_rolling_restart_under_load_fails_no_get_and_loses_or_duplicates_no_or
     let mut per_user = BTreeMap::new();
     for (_, token, _) in &buyers {
         let me = get_auth(&client(), &format!("{}/api/auth/me", nginx_url()), token).await?;
-        let user = me.json["data"]["id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
+        let user = me.data_id();
         let row = e2e::scalar_i64(
             &db,
             "SELECT count(*) AS n FROM orders WHERE user_id = $1::uuid",
@@ -440,10 +434,7 @@ async fn revenue_in_another_currency_is_reported_apart_and_not_added_to_dollars(
     )
     .await?;
     assert_eq!(created.status, 201, "{}", created.text);
-    let id = created.json["data"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let id = created.data_id();
     let (c, token, _) = new_customer("euro").await?;
     let added = add_to_cart(&c, &nginx_url(), &token, &id, 2).await?;
     assert_eq!(added.status, 200, "{}", added.text);

@@ -70,10 +70,7 @@ async fn the_journey_from_registration_to_confirmation_mail_ledger_and_fresh_lis
     assert_eq!(order.json["data"]["status"], "pending");
     assert_eq!(order.json["data"]["total_cents"], 1350);
     assert_eq!(order.json["data"]["items"][0]["unit_price_cents"], 450);
-    let order_id = order.json["data"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let order_id = order.data_id();
 
     // Every instance lists the new stock at once.
     for base in &instances {

@@ -68,13 +68,7 @@ async fn order_one(tag: &str, product: &str) -> anyhow::Result<(String, String)>
     anyhow::ensure!(added.status == 200, "{}", added.text);
     let order = place_order(&c, &nginx_url(), &token).await?;
     anyhow::ensure!(order.status == 201, "order while degraded: {}", order.text);
-    Ok((
-        email,
-        order.json["data"]["id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned(),
-    ))
+    Ok((email, order.data_id()))
 }
 
 #[tokio::test]
@@ -133,13 +127,7 @@ async fn with_the_broker_stopped_orders_succeed_and_every_confirmation_arrives_o
             "an order must not fail because Kafka is down: {}",
             order.text
         );
-        placed.push((
-            email,
-            order.json["data"]["id"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
-        ));
+        placed.push((email, order.data_id()));
     }
     let backlog = stats.json["data"]["pipeline"]["outbox_backlog"]
         .as_i64()
@@ -338,10 +326,7 @@ async fn a_confirmation_dead_lettered_while_smtp_was_down_is_sent_once_by_a_repl
     anyhow::ensure!(added.status == 200, "{}", added.text);
     let order = place_order(&c, &nginx_url(), &token).await?;
     assert_eq!(order.status, 201, "{}", order.text);
-    let order_id = order.json["data"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let order_id = order.data_id();
     let dead = "SELECT count(*) FROM dead_letters d JOIN outbox o USING (event_id)
                 WHERE o.message_key = $1 AND d.consumer = 'email'";
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);

@@ -66,13 +66,7 @@ async fn main() -> anyhow::Result<()> {
                     let elapsed = t.elapsed().as_secs_f64() * 1000.0;
                     if placed.status == 201 {
                         latencies.push(elapsed);
-                        last = Some((
-                            placed.json["data"]["id"]
-                                .as_str()
-                                .unwrap_or_default()
-                                .to_owned(),
-                            SystemTime::now(),
-                        ));
+                        last = Some((placed.data_id(), SystemTime::now()));
                     } else {
                         errors += 1;
                     }
