@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Orders/s and p50/p99 of one order cycle through nginx (POST /api/cart/items, then
 # POST /api/orders), beside the rate of the same SQL statements run by pgbench against
-# the same database in the same run (scripts/bench/order.sql); and the time from order response to e-mail in the
-# catcher (p50/p95).
+# the same database in the same run (scripts/bench/order.sql); and the time from
+# order response to e-mail in the catcher (p50/p95).
 #
 #   scripts/bench-orders.sh      (the stack must be up: scripts/stack.sh up)
 #   BENCH_SECONDS=10 BENCH_CONCURRENCY="4 16" scripts/bench-orders.sh
