@@ -12,7 +12,8 @@
 #
 # PostgreSQL and Redis are used if they already answer on their usual ports, and
 # installed (apt) and started otherwise. SHOP_FRESH_DATA=1 empties the database and
-# the Redis database that .env names before anything starts (CI does this for its own). Everything else runs from this repository:
+# the Redis database that .env names before anything starts (CI does this for its
+# own). Everything else runs from this repository:
 # tansu (Kafka protocol, durable sqlite storage), MailDev, 4 API instances, both
 # consumers and nginx. Logs and pids are under .stack/.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"

@@ -184,11 +184,11 @@ impl Relay {
             if *shutdown.borrow() {
                 break;
             }
-            if !broker_ok || last_check.elapsed() >= CHECK_EVERY {
-                if last_check.elapsed() >= CHECK_EVERY {
-                    self.update_lag().await;
-                    last_check = tokio::time::Instant::now();
-                }
+            if last_check.elapsed() >= CHECK_EVERY {
+                self.update_lag().await;
+                last_check = tokio::time::Instant::now();
+                broker_ok = self.broker_reachable().await;
+            } else if !broker_ok {
                 broker_ok = self.broker_reachable().await;
             }
             let pause = if broker_ok {

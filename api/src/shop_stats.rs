@@ -57,6 +57,20 @@ pub struct RevenueStats {
     pub by_currency: Vec<CurrencyRevenue>,
 }
 
+impl RevenueStats {
+    /// The totals of `by_currency` (ordered by code): their sum, and the first code
+    /// (USD before the first order).
+    fn from_currencies(by_currency: Vec<CurrencyRevenue>) -> Self {
+        Self {
+            total_cents: by_currency.iter().map(|c| c.total_cents).sum(),
+            currency: by_currency
+                .first()
+                .map_or_else(|| "USD".to_owned(), |c| c.currency.clone()),
+            by_currency,
+        }
+    }
+}
+
 /// The revenue in one currency.
 #[derive(Debug, Clone, Object, serde::Deserialize)]
 pub struct CurrencyRevenue {
@@ -109,8 +123,6 @@ struct Row {
     products_out_of_stock: i64,
     products_low_stock: i64,
     products_archived: i64,
-    revenue_cents: i64,
-    currency: Option<String>,
     revenue_by_currency: String,
     outbox_backlog: i64,
     outbox_oldest_pending_seconds: f64,
@@ -120,7 +132,7 @@ struct Row {
 const QUERY: &str = "
 SELECT u.users_total, u.users_verified,
        o.orders_total, o.orders_pending, o.orders_paid, o.orders_shipped,
-       o.orders_completed, o.orders_cancelled, o.revenue_cents, o.currency,
+       o.orders_completed, o.orders_cancelled,
        p.products_total, p.products_out_of_stock, p.products_low_stock, p.products_archived,
        x.outbox_backlog, x.outbox_oldest_pending_seconds,
        (SELECT count(*) FROM dead_letters) AS dead_lettered,
@@ -138,10 +150,7 @@ FROM (SELECT count(*) AS users_total,
              count(*) FILTER (WHERE status = 'paid') AS orders_paid,
              count(*) FILTER (WHERE status = 'shipped') AS orders_shipped,
              count(*) FILTER (WHERE status = 'completed') AS orders_completed,
-             count(*) FILTER (WHERE status = 'cancelled') AS orders_cancelled,
-             COALESCE(sum(total_cents) FILTER (WHERE status <> 'cancelled'), 0)::int8
-                 AS revenue_cents,
-             min(currency) AS currency
+             count(*) FILTER (WHERE status = 'cancelled') AS orders_cancelled
       FROM orders) o,
      (SELECT count(*) FILTER (WHERE status = 'active') AS products_total,
              count(*) FILTER (WHERE status = 'active' AND stock = 0) AS products_out_of_stock,
@@ -179,12 +188,10 @@ pub async fn load(db: &impl ConnectionTrait) -> Result<ShopStats, DbErr> {
             low_stock: row.products_low_stock,
             archived: row.products_archived,
         },
-        revenue: RevenueStats {
-            total_cents: row.revenue_cents,
-            currency: row.currency.unwrap_or_else(|| "USD".to_owned()),
-            by_currency: serde_json::from_str(&row.revenue_by_currency)
+        revenue: RevenueStats::from_currencies(
+            serde_json::from_str(&row.revenue_by_currency)
                 .map_err(|e| DbErr::Custom(format!("revenue by currency: {e}")))?,
-        },
+        ),
         pipeline: PipelineStats {
             outbox_backlog: row.outbox_backlog,
             outbox_oldest_pending_seconds: row.outbox_oldest_pending_seconds,

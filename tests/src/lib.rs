@@ -429,6 +429,22 @@ pub fn spawn_release_bin(
     )
 }
 
+/// An extra API instance outside nginx, named `id`, with `env` over the stack's
+/// configuration (a broken dependency, say), once it answers `/health/live`: the
+/// process (killed when dropped) and its base URL.
+pub async fn spawn_api_instance(
+    id: &str,
+    env: &[(&str, &str)],
+) -> anyhow::Result<(tokio::process::Child, String)> {
+    let port = free_port()?.to_string();
+    let mut vars = vec![("PORT", port.as_str()), ("INSTANCE_ID", id)];
+    vars.extend_from_slice(env);
+    let child = spawn_release_bin("api", &["serve"], &vars)?;
+    let base = format!("http://127.0.0.1:{port}");
+    wait_until_ok(&format!("{base}/health/live"), Duration::from_secs(30), id).await?;
+    Ok((child, base))
+}
+
 /// A local TCP port nothing listens on right now.
 pub fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?

@@ -422,21 +422,9 @@ async fn with_redis_down_listings_come_from_postgresql_and_readiness_names_redis
     let created = create_product(&c, &nginx_url(), &admin, &format!("Bypass {q}"), 4, 350).await?;
     // An extra instance whose Redis is a closed port: the stack's Redis stays up for
     // the other tests.
-    let port = e2e::free_port()?.to_string();
-    let mut instance = e2e::spawn_release_bin(
-        "api",
-        &["serve"],
-        &[
-            ("PORT", &port),
-            ("INSTANCE_ID", "api-redis-down-test"),
-            ("REDIS_URL", "redis://127.0.0.1:1/0"),
-        ],
-    )?;
-    let base = format!("http://127.0.0.1:{port}");
-    e2e::wait_until_ok(
-        &format!("{base}/health/live"),
-        std::time::Duration::from_secs(30),
-        "the Redis-less instance",
+    let (mut instance, base) = e2e::spawn_api_instance(
+        "api-redis-down-test",
+        &[("REDIS_URL", "redis://127.0.0.1:1/0")],
     )
     .await?;
 

@@ -49,16 +49,25 @@ async fn stop(name: &str, signal: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The value of the metric `name` (a line `name{labels} value`) in `metrics`.
+fn metric(metrics: &str, name: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find(|l| {
+            l.split_whitespace()
+                .next()
+                .is_some_and(|n| n.split('{').next() == Some(name))
+        })
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|v| v.parse().ok())
+}
+
 /// The email consumer's count of events it skipped as already handled.
 async fn duplicates_skipped() -> anyhow::Result<u64> {
     let port = std::env::var("EMAIL_CONSUMER_HEALTH_PORT").unwrap_or_else(|_| "9101".into());
     let metrics = get(&format!("http://127.0.0.1:{port}/metrics")).await?;
-    metrics
-        .text
-        .lines()
-        .find(|l| l.starts_with("shop_consumer_duplicates_skipped_total"))
-        .and_then(|l| l.split_whitespace().last())
-        .and_then(|v| v.parse().ok())
+    metric(&metrics.text, "shop_consumer_duplicates_skipped_total")
+        .map(|v| v as u64)
         .ok_or_else(|| anyhow::anyhow!("no duplicates counter in {}", metrics.text))
 }
 
@@ -202,19 +211,6 @@ async fn an_email_consumer_killed_after_sending_sends_no_second_mail_on_redelive
     Ok(())
 }
 
-/// The value of the metric `name` (a line `name{labels} value`) in `metrics`.
-fn metric(metrics: &str, name: &str) -> Option<f64> {
-    metrics
-        .lines()
-        .find(|l| {
-            l.split_whitespace()
-                .next()
-                .is_some_and(|n| n.split('{').next() == Some(name))
-        })
-        .and_then(|l| l.split_whitespace().last())
-        .and_then(|v| v.parse().ok())
-}
-
 #[tokio::test]
 async fn an_instance_cut_off_from_the_broker_leaves_the_outbox_to_the_others() -> anyhow::Result<()>
 {
@@ -222,24 +218,9 @@ async fn an_instance_cut_off_from_the_broker_leaves_the_outbox_to_the_others() -
     // An extra instance whose broker is a closed port, relaying beside the stack's four.
     // If it took the relay's lock it would hold every instance's events for a whole
     // delivery timeout (30 s) and count a failed batch.
-    let port = e2e::free_port()?.to_string();
-    let closed = e2e::free_port()?.to_string();
-    let mut instance = e2e::spawn_release_bin(
-        "api",
-        &["serve"],
-        &[
-            ("PORT", &port),
-            ("INSTANCE_ID", "api-cut-off-test"),
-            ("KAFKA_BROKERS", &format!("127.0.0.1:{closed}")),
-        ],
-    )?;
-    let base = format!("http://127.0.0.1:{port}");
-    e2e::wait_until_ok(
-        &format!("{base}/health/live"),
-        Duration::from_secs(30),
-        "the cut-off instance",
-    )
-    .await?;
+    let closed = format!("127.0.0.1:{}", e2e::free_port()?);
+    let (mut instance, base) =
+        e2e::spawn_api_instance("api-cut-off-test", &[("KAFKA_BROKERS", &closed)]).await?;
     let ready = get(&format!("{base}/health/ready")).await?;
     assert_eq!(ready.status, 503, "{}", ready.text);
 
