@@ -126,8 +126,10 @@ pub struct Settings {
     pub kafka_brokers: String,
     /// CORS policy.
     pub cors: CorsSettings,
-    /// Largest request body accepted, in bytes.
+    /// Largest request body of the upload and bulk-import routes, in bytes.
     pub max_body_bytes: usize,
+    /// Largest request body of every other route (JSON), in bytes.
+    pub max_json_body_bytes: usize,
     /// How long in-flight requests get to finish after SIGTERM.
     pub shutdown_timeout: Duration,
     /// How long `/health/ready` answers 503 before the listener closes, so a load
@@ -181,8 +183,23 @@ pub struct AuthSettings {
     pub jwt_audience: String,
     /// Lifetime of an access token.
     pub access_ttl: Duration,
-    /// Lifetime of a refresh token.
+    /// Lifetime of a refresh token (sliding: each rotation starts it again).
     pub refresh_ttl: Duration,
+    /// Longest a session lives from its login, however often it is refreshed.
+    pub refresh_max_age: Duration,
+    /// A refresh token presented again within this long after its rotation is taken
+    /// for a second tab racing the first (refused, session kept), not for theft.
+    pub refresh_reuse_grace: Duration,
+    /// Shortest new password, in characters.
+    pub password_min_length: usize,
+    /// Wrong codes per client address per hour, over every account.
+    pub otp_verify_max_failures_per_ip: u32,
+    /// The first delay on an account past `login_max_failures`; it doubles per failure.
+    pub login_delay_base: Duration,
+    /// The longest such delay.
+    pub login_delay_max: Duration,
+    /// How long an address that logged in to an account stays its usual one.
+    pub login_known_address_ttl: Duration,
     /// Server secret of the OTP HMAC.
     pub otp_secret: String,
     /// Lifetime of an OTP.
@@ -195,7 +212,8 @@ pub struct AuthSettings {
     pub otp_max_per_hour_per_email: u32,
     /// Codes per client IP per hour.
     pub otp_max_per_hour_per_ip: u32,
-    /// Failed logins per account within the window before 429.
+    /// Failed logins per account and address within the window before 429; also the
+    /// account's failures after which guesses from unknown addresses are slowed down.
     pub login_max_failures: u32,
     /// Failed logins per client IP within the window before 429.
     pub login_max_failures_per_ip: u32,
@@ -243,6 +261,17 @@ impl AuthSettings {
             refresh_ttl: Duration::from_secs(
                 optional::<u64>("REFRESH_TOKEN_TTL_DAYS", 30)? * 86_400,
             ),
+            refresh_max_age: Duration::from_secs(
+                optional::<u64>("REFRESH_SESSION_MAX_DAYS", 90)? * 86_400,
+            ),
+            refresh_reuse_grace: Duration::from_secs(optional("REFRESH_REUSE_GRACE_SECONDS", 5)?),
+            password_min_length: optional("PASSWORD_MIN_LENGTH", 10)?,
+            otp_verify_max_failures_per_ip: optional("OTP_VERIFY_MAX_FAILURES_PER_IP", 30)?,
+            login_delay_base: Duration::from_millis(optional("LOGIN_DELAY_BASE_MS", 1000)?),
+            login_delay_max: Duration::from_secs(optional("LOGIN_DELAY_MAX_SECONDS", 300)?),
+            login_known_address_ttl: Duration::from_secs(
+                optional::<u64>("LOGIN_KNOWN_ADDRESS_DAYS", 30)? * 86_400,
+            ),
             otp_secret: secret("OTP_HMAC_SECRET", 32)?,
             otp_ttl: Duration::from_secs(optional("OTP_TTL_SECONDS", 600)?),
             otp_max_attempts: optional("OTP_MAX_ATTEMPTS", 5)?,
@@ -273,6 +302,7 @@ impl Settings {
             kafka_brokers: required("KAFKA_BROKERS")?,
             cors: CorsSettings::from_env()?,
             max_body_bytes: optional("MAX_BODY_BYTES", 26_214_400)?,
+            max_json_body_bytes: optional("MAX_JSON_BODY_BYTES", 65_536)?,
             shutdown_timeout: Duration::from_secs(optional("SHUTDOWN_TIMEOUT_SECONDS", 30)?),
             shutdown_drain: Duration::from_millis(optional("SHUTDOWN_DRAIN_MS", 1000)?),
             auth: AuthSettings::from_env()?,

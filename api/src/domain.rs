@@ -1,7 +1,7 @@
 //! Input types built only through `parse`: holding one means it is valid.
 //! Each parse error names the field, so the client sees what to fix.
 
-use crate::{error::ApiError, password};
+use crate::{error::ApiError, password::Policy};
 
 /// A normalized (trimmed, lower-cased) e-mail address.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,14 +74,17 @@ impl PersonName {
     }
 }
 
-/// A password acceptable for a new account (8 characters to 72 bytes).
+/// A password acceptable for a new account under the password [`Policy`]
+/// (`password.rs`): the error names the rule it breaks.
 #[derive(Clone)]
 pub struct NewPassword(String);
 
 impl NewPassword {
-    /// Parses `raw`.
-    pub fn parse(field: &str, raw: &str) -> Result<Self, ApiError> {
-        password::validate(raw).map_err(|e| ApiError::validation(field, e.to_string()))?;
+    /// Parses `raw` under `policy`.
+    pub fn parse(field: &str, raw: &str, policy: &Policy) -> Result<Self, ApiError> {
+        policy
+            .validate(raw)
+            .map_err(|e| ApiError::validation(field, e.to_string()))?;
         Ok(Self(raw.to_owned()))
     }
 

@@ -229,7 +229,11 @@ fn to_api_error(err: &Error) -> ApiError {
         Some(ReadBodyError::PayloadTooLarge)
     ) || status == StatusCode::PAYLOAD_TOO_LARGE
     {
-        return payload_too_large();
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+            "the request body is larger than this endpoint accepts",
+        );
     }
     if let Some(e) = err.downcast_ref::<ParseRequestPayloadError>() {
         return ApiError::new(
@@ -292,13 +296,14 @@ fn to_api_error(err: &Error) -> ApiError {
     ApiError::new(status, code, err.to_string())
 }
 
-/// 413 in the error shape.
-pub fn payload_too_large() -> ApiError {
+/// 413 in the error shape, naming the limit of the route.
+pub fn payload_too_large(limit_bytes: usize) -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         "PAYLOAD_TOO_LARGE",
-        "the request body is larger than this endpoint accepts",
+        format!("the request body is larger than this endpoint accepts ({limit_bytes} bytes)"),
     )
+    .with_details(json!({ "limit_bytes": limit_bytes }))
 }
 
 #[cfg(test)]

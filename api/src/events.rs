@@ -114,6 +114,19 @@ pub struct AccountOtp {
     pub sealed_code: String,
     /// Minutes the code stays valid.
     pub expires_in_minutes: u32,
+    /// What the code is for: [`OTP_PURPOSE_VERIFY`] (registration, the default of
+    /// events written before this field) or [`OTP_PURPOSE_RESET`] (password reset).
+    #[serde(default = "default_purpose")]
+    pub purpose: String,
+}
+
+/// A code that verifies a registration.
+pub const OTP_PURPOSE_VERIFY: &str = "verify";
+/// A code that resets a password.
+pub const OTP_PURPOSE_RESET: &str = "reset";
+
+fn default_purpose() -> String {
+    OTP_PURPOSE_VERIFY.to_owned()
 }
 
 impl Event for AccountOtp {

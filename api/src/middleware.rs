@@ -1,8 +1,13 @@
 //! The outermost layer of every request: request id, body size limit, access log,
 //! metrics and security headers.
 //!
-//! Invariant: every response, errors included, carries `X-Request-Id`, and every log
-//! line written while serving a request carries the same id in its span.
+//! Invariants: every response, errors included, carries `X-Request-Id`, and every log
+//! line written while serving a request carries the same id in its span. Bodies are
+//! bounded per route: the upload and bulk-import routes take `MAX_BODY_BYTES`, every
+//! other (JSON) route `MAX_JSON_BODY_BYTES`, refused with 413 before more is read.
+//! Every error leaves in the one JSON shape, whatever layer made it (poem's CORS
+//! refusals, say). Metric labels come from closed sets: the matched operation id or
+//! `unknown`, and a known method or `other`.
 
 use std::{
     sync::{Arc, atomic::Ordering},
@@ -81,7 +86,12 @@ impl<E: Endpoint> Endpoint for RequestContextEndpoint<E> {
         async move {
             let started = Instant::now();
             state.metrics.in_flight.inc();
-            let mut resp = match limit_body(&mut req, state.settings.max_body_bytes).await {
+            let limit = if takes_large_bodies(&path) {
+                state.settings.max_body_bytes
+            } else {
+                state.settings.max_json_body_bytes
+            };
+            let resp = match limit_body(&mut req, limit).await {
                 Err(too_large) => too_large.into_response(),
                 Ok(()) => match self.inner.call(req).await {
                     Ok(resp) => resp.into_response(),
@@ -92,18 +102,20 @@ impl<E: Endpoint> Endpoint for RequestContextEndpoint<E> {
             state.requests_served.fetch_add(1, Ordering::Relaxed);
 
             let elapsed = started.elapsed();
-            let operation = resp.data::<OperationId>().map_or("other", |op| op.0);
+            let operation = resp.data::<OperationId>().map_or("unknown", |op| op.0);
             let status = resp.status();
+            let method_label = method_label(&method);
             state
                 .metrics
                 .http_requests
-                .with_label_values(&[operation, method.as_str(), status.as_str()])
+                .with_label_values(&[operation, method_label, status.as_str()])
                 .inc();
             state
                 .metrics
                 .http_latency
-                .with_label_values(&[operation, method.as_str()])
+                .with_label_values(&[operation, method_label])
                 .observe(elapsed.as_secs_f64());
+            let mut resp = json_errors(resp).await;
             tracing::info!(
                 status = status.as_u16(),
                 latency_ms = elapsed.as_secs_f64() * 1000.0,
@@ -118,8 +130,76 @@ impl<E: Endpoint> Endpoint for RequestContextEndpoint<E> {
     }
 }
 
-/// Rejects bodies over `max` bytes with 413: by `Content-Length` when given, by reading
-/// at most `max` bytes when the body is chunked.
+/// The routes that take files: multipart uploads and bulk imports.
+const LARGE_BODY_ROUTES: &[&str] = &[
+    "/api/admin/products/upload",
+    "/api/admin/products/bulk",
+    "/upload-product",
+];
+
+fn takes_large_bodies(path: &str) -> bool {
+    LARGE_BODY_ROUTES.contains(&path.trim_end_matches('/'))
+}
+
+/// The metric label of `method`: one of a fixed set, so made-up methods cannot grow it.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// An error response that is not JSON (a layer outside the routes made it) is
+/// answered in the one error shape, with its status and headers kept.
+async fn json_errors(resp: Response) -> Response {
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let text = body.into_string().await.unwrap_or_default();
+    let code = match status.as_u16() {
+        400 => "BAD_REQUEST",
+        401 => "UNAUTHORIZED",
+        403 => "FORBIDDEN",
+        404 => "NOT_FOUND",
+        405 => "METHOD_NOT_ALLOWED",
+        413 => "PAYLOAD_TOO_LARGE",
+        415 => "UNSUPPORTED_MEDIA_TYPE",
+        429 => "TOO_MANY_REQUESTS",
+        s if s >= 500 => "INTERNAL_ERROR",
+        _ => "REQUEST_ERROR",
+    };
+    let message = if text.trim().is_empty() || status.is_server_error() {
+        status.canonical_reason().unwrap_or("error").to_lowercase()
+    } else {
+        text.trim().chars().take(200).collect()
+    };
+    let body = error::ApiError::new(status, code, message).body_json();
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from_json(body).unwrap_or_default())
+}
+
+/// Rejects bodies over `max` bytes with 413: by `Content-Length` when given, before
+/// reading anything, otherwise by reading at most `max` bytes. A body within the limit
+/// is read whole here, so it is consumed even when the handler answers without it (a
+/// 401 to an unauthenticated upload): a proxy still sending it would otherwise see the
+/// connection close and answer 502.
 async fn limit_body(req: &mut Request, max: usize) -> Result<(), error::ApiError> {
     let declared = req
         .headers()
@@ -127,24 +207,25 @@ async fn limit_body(req: &mut Request, max: usize) -> Result<(), error::ApiError
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     match declared {
-        Some(len) if len > max as u64 => Err(error::payload_too_large()),
-        Some(_) => Ok(()),
-        None if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) => Ok(()),
-        None => {
-            let body = req.take_body();
-            match body.into_bytes_limit(max).await {
-                Ok(bytes) => {
-                    req.set_body(Body::from_bytes(bytes));
-                    Ok(())
-                }
-                Err(poem::error::ReadBodyError::PayloadTooLarge) => Err(error::payload_too_large()),
-                Err(e) => Err(error::ApiError::new(
-                    poem::http::StatusCode::BAD_REQUEST,
-                    "INVALID_BODY",
-                    format!("the request body could not be read: {e}"),
-                )),
-            }
+        Some(len) if len > max as u64 => return Err(error::payload_too_large(max)),
+        Some(0) => return Ok(()),
+        None if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) => {
+            return Ok(());
         }
+        _ => {}
+    }
+    let body = req.take_body();
+    match body.into_bytes_limit(max).await {
+        Ok(bytes) => {
+            req.set_body(Body::from_bytes(bytes));
+            Ok(())
+        }
+        Err(poem::error::ReadBodyError::PayloadTooLarge) => Err(error::payload_too_large(max)),
+        Err(e) => Err(error::ApiError::new(
+            poem::http::StatusCode::BAD_REQUEST,
+            "INVALID_BODY",
+            format!("the request body could not be read: {e}"),
+        )),
     }
 }
 
@@ -184,8 +265,25 @@ fn set_headers(resp: &mut Response, request_id: &str, path: &str) {
 
 #[cfg(test)]
 mod tests {
-    use super::accept_request_id;
-    use poem::http::HeaderValue;
+    use super::{accept_request_id, method_label, takes_large_bodies};
+    use poem::http::{HeaderValue, Method};
+
+    #[test]
+    fn only_the_upload_and_import_routes_take_large_bodies() {
+        assert!(takes_large_bodies("/api/admin/products/upload"));
+        assert!(takes_large_bodies("/api/admin/products/bulk"));
+        assert!(takes_large_bodies("/upload-product"));
+        assert!(!takes_large_bodies("/api/auth/login"));
+        assert!(!takes_large_bodies("/api/orders"));
+        assert!(!takes_large_bodies("/api/admin/products"));
+    }
+
+    #[test]
+    fn made_up_methods_share_one_metric_label() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        let odd = Method::from_bytes(b"FROBNICATE").unwrap_or(Method::GET);
+        assert_eq!(method_label(&odd), "other");
+    }
 
     #[test]
     fn a_printable_request_id_from_the_proxy_is_kept() {

@@ -47,10 +47,12 @@ pub struct ProductStats {
 /// Money taken.
 #[derive(Debug, Clone, Object)]
 pub struct RevenueStats {
-    /// Sum of the totals of all orders that are not cancelled, in cents. Exact when
-    /// the shop sells in one currency; with several, read `by_currency`.
-    pub total_cents: i64,
-    /// Currency of the shop's orders (the first in `by_currency` when several).
+    /// Sum of the totals of all orders that are not cancelled, in cents, present only
+    /// while every order is in one currency (0 before the first order). Amounts in
+    /// different currencies are never added: with several, this is absent and
+    /// `by_currency` has each.
+    pub total_cents: Option<i64>,
+    /// Currency of the shop's orders; with several, the one with the most orders.
     pub currency: String,
     /// The revenue of each currency orders were placed in, never added across
     /// currencies; ordered by currency code, empty before the first order.
@@ -58,17 +60,30 @@ pub struct RevenueStats {
 }
 
 impl RevenueStats {
-    /// The totals of `by_currency` (ordered by code): their sum, and the first code
-    /// (USD before the first order).
+    /// The totals of `by_currency` (ordered by code): the one total when there is one
+    /// currency, and the main currency (USD before the first order).
     fn from_currencies(by_currency: Vec<CurrencyRevenue>) -> Self {
         Self {
-            total_cents: by_currency.iter().map(|c| c.total_cents).sum(),
-            currency: by_currency
-                .first()
+            total_cents: match by_currency.as_slice() {
+                [] => Some(0),
+                [one] => Some(one.total_cents),
+                _ => None,
+            },
+            currency: main_currency(&by_currency)
                 .map_or_else(|| "USD".to_owned(), |c| c.currency.clone()),
             by_currency,
         }
     }
+
+    /// The revenue in the main currency (the legacy `/stats/revenue` has one number).
+    pub fn main_total_cents(&self) -> i64 {
+        main_currency(&self.by_currency).map_or(0, |c| c.total_cents)
+    }
+}
+
+/// The currency with the most orders (the first code among equals).
+fn main_currency(by_currency: &[CurrencyRevenue]) -> Option<&CurrencyRevenue> {
+    by_currency.iter().rev().max_by_key(|c| c.orders)
 }
 
 /// The revenue in one currency.

@@ -112,7 +112,20 @@ impl Application {
         let producer = kafka::producer(&settings.kafka_brokers)?;
         let metrics = Metrics::new(&settings.instance_id)?;
         let catalogue = CatalogueCache::new(redis.clone(), settings.catalogue_cache_ttl, &metrics)?;
-        let auth = Auth::new(settings.auth.clone(), settings.event_seal_key.clone()).await?;
+        let kafka_reachable = prometheus::IntGauge::new(
+            "kafka_reachable",
+            "1 when the last readiness check reached the Kafka broker",
+        )?;
+        metrics.register(Box::new(kafka_reachable.clone()))?;
+        let gauges = crate::password::HasherGauges::new()?;
+        metrics.register(Box::new(gauges.running.clone()))?;
+        metrics.register(Box::new(gauges.running_max.clone()))?;
+        let auth = Auth::new(
+            settings.auth.clone(),
+            settings.event_seal_key.clone(),
+            Some(gauges),
+        )
+        .await?;
         let bind = SocketAddr::new(settings.host, settings.port);
         let acceptor = TcpListener::bind(bind)
             .into_acceptor()
@@ -135,6 +148,7 @@ impl Application {
             started_at: chrono::Utc::now(),
             requests_served: AtomicU64::new(0),
             draining: AtomicBool::new(false),
+            kafka_reachable,
         });
         Ok(Self {
             acceptor,
@@ -223,8 +237,13 @@ pub fn routes(state: SharedState) -> impl poem::Endpoint<Output = poem::Response
         .at("/docs/*path", docs::docs_asset)
         .at("/metrics", docs::metrics)
         .nest("/", api);
+    // Errors are rendered in the one shape *inside* the CORS layer: poem's CORS code
+    // turns an error reaching it into text of its own (`authorization error`), which
+    // every browser request (it carries `Origin`) would get instead. What CORS itself
+    // refuses is reshaped by `RequestContext` on the way out.
     // No configured origin means no CORS at all, never "any origin".
     route
+        .catch_all_error(error::render)
         .with_if(
             !cors_settings.allowed_origins.is_empty(),
             cors(&cors_settings),

@@ -44,6 +44,9 @@ pub struct AppState {
     pub requests_served: AtomicU64,
     /// Set on SIGTERM: readiness answers 503 so the balancer stops sending work.
     pub draining: AtomicBool,
+    /// Whether the last readiness check reached the Kafka broker
+    /// (`shop_kafka_reachable`); reported, never a reason to be unready.
+    pub kafka_reachable: prometheus::IntGauge,
 }
 
 /// The state as handlers receive it.

@@ -211,11 +211,12 @@ pub async fn register_verified(
         reply.status,
         reply.text
     );
+    let token = reply.json["data"]["registration_token"].clone();
     let code = wait_for_code(email, 0).await?;
     let reply = post_json(
         client,
         &format!("{base}/api/auth/verify-otp"),
-        &serde_json::json!({ "email": email, "otp": code }),
+        &serde_json::json!({ "email": email, "registration_token": token, "otp": code }),
     )
     .await?;
     anyhow::ensure!(

@@ -30,12 +30,13 @@ async fn register_on_one_instance_verify_on_another_login_on_a_third_me_on_a_fou
     .await?;
     assert_eq!(reg.status, 202, "{}", reg.text);
     assert_eq!(reg.json["data"]["status"], "pending_verification");
+    let token = reg.json["data"]["registration_token"].clone();
 
     let code = wait_for_code(&email, 0).await?;
     let verified = post_json(
         &client,
         &url(&i[1], "/api/auth/verify-otp"),
-        &json!({"email": email, "otp": code}),
+        &json!({"email": email, "registration_token": token, "otp": code}),
     )
     .await?;
     assert_eq!(verified.status, 200, "{}", verified.text);
@@ -114,6 +115,7 @@ async fn five_wrong_codes_kill_the_code_and_a_resent_code_works() -> anyhow::Res
     )
     .await?;
     assert_eq!(reg.status, 202);
+    let token = reg.json["data"]["registration_token"].clone();
     let code = wait_for_code(&email, 0).await?;
     let wrong = if code == "000000" { "111111" } else { "000000" };
 
@@ -121,7 +123,7 @@ async fn five_wrong_codes_kill_the_code_and_a_resent_code_works() -> anyhow::Res
     let early = post_json(
         &client,
         &url(&i[1], "/api/auth/resend-otp"),
-        &json!({"email": email}),
+        &json!({"email": email, "registration_token": token}),
     )
     .await?;
     early.assert_error(429, "OTP_COOLDOWN");
@@ -137,7 +139,7 @@ async fn five_wrong_codes_kill_the_code_and_a_resent_code_works() -> anyhow::Res
         let reply = post_json(
             &client,
             &url(base, "/api/auth/verify-otp"),
-            &json!({"email": email, "otp": wrong}),
+            &json!({"email": email, "registration_token": token, "otp": wrong}),
         )
         .await?;
         reply.assert_error(401, "OTP_INVALID");
@@ -146,7 +148,7 @@ async fn five_wrong_codes_kill_the_code_and_a_resent_code_works() -> anyhow::Res
     let dead = post_json(
         &client,
         &url(&i[2], "/api/auth/verify-otp"),
-        &json!({"email": email, "otp": code}),
+        &json!({"email": email, "registration_token": token, "otp": code}),
     )
     .await?;
     dead.assert_error(400, "OTP_NOT_FOUND");
@@ -154,14 +156,14 @@ async fn five_wrong_codes_kill_the_code_and_a_resent_code_works() -> anyhow::Res
     let resend = post_json(
         &client,
         &url(&i[3], "/api/auth/resend-otp"),
-        &json!({"email": email}),
+        &json!({"email": email, "registration_token": token}),
     )
     .await?;
     assert_eq!(resend.status, 202, "{}", resend.text);
     let again = post_json(
         &client,
         &url(&i[0], "/api/auth/resend-otp"),
-        &json!({"email": email}),
+        &json!({"email": email, "registration_token": token}),
     )
     .await?;
     again.assert_error(429, "OTP_COOLDOWN");
@@ -170,7 +172,7 @@ async fn five_wrong_codes_kill_the_code_and_a_resent_code_works() -> anyhow::Res
     let ok = post_json(
         &client,
         &url(&i[1], "/api/auth/verify-otp"),
-        &json!({"email": email, "otp": fresh}),
+        &json!({"email": email, "registration_token": token, "otp": fresh}),
     )
     .await?;
     assert_eq!(ok.status, 200, "{}", ok.text);
@@ -178,7 +180,7 @@ async fn five_wrong_codes_kill_the_code_and_a_resent_code_works() -> anyhow::Res
     let reuse = post_json(
         &client,
         &url(&i[2], "/api/auth/verify-otp"),
-        &json!({"email": email, "otp": fresh}),
+        &json!({"email": email, "registration_token": token, "otp": fresh}),
     )
     .await?;
     reuse.assert_error(400, "OTP_NOT_FOUND");
@@ -461,6 +463,27 @@ async fn refresh_rotates_and_reusing_an_old_refresh_token_revokes_the_session() 
         200
     );
 
+    // Within the grace window a second use is a second tab racing the first: refused,
+    // and the session lives on.
+    let racing = post_json(
+        &client,
+        &url(&i[3], "/api/auth/refresh"),
+        &json!({"refresh_token": first}),
+    )
+    .await?;
+    racing.assert_error(401, "REFRESH_TOKEN_ROTATED");
+    assert_eq!(
+        get_auth(&client, &url(&i[0], "/api/auth/me"), &access)
+            .await?
+            .status,
+        200
+    );
+    // Past it, a rotated token coming back is taken for a stolen copy.
+    let grace: u64 = std::env::var("REFRESH_REUSE_GRACE_SECONDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    tokio::time::sleep(Duration::from_secs(grace + 1)).await;
     let reuse = post_json(
         &client,
         &url(&i[2], "/api/auth/refresh"),
@@ -629,7 +652,7 @@ async fn bad_input_gets_4xx_naming_the_field_never_500() -> anyhow::Result<()> {
     let seven = post_json(
         &client,
         &url(&base, "/api/auth/verify-otp"),
-        &json!({"email": unique_email("seven"), "otp": "1234567"}),
+        &json!({"email": unique_email("seven"), "registration_token": "0".repeat(32), "otp": "1234567"}),
     )
     .await?;
     seven.assert_error(400, "VALIDATION_ERROR");
@@ -676,7 +699,7 @@ async fn the_otp_never_appears_in_any_log_line_or_api_response() -> anyhow::Resu
     let verify = post_json(
         &client,
         &url(&base, "/api/auth/verify-otp"),
-        &json!({"email": email, "otp": code}),
+        &json!({"email": email, "registration_token": reg.json["data"]["registration_token"], "otp": code}),
     )
     .await?;
     assert_eq!(verify.status, 200);

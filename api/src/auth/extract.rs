@@ -1,6 +1,9 @@
 //! Security schemes: holding a [`BearerAuth`] or an [`AdminAuth`] argument *is* the
-//! check. The token is verified (signature, algorithm, claims) and its session is
-//! looked up in Redis, so a logout holds on every instance.
+//! check. The token is verified (signature, algorithm, claims), its session is looked
+//! up in Redis (so a logout holds on every instance), and its token version and the
+//! user's role are checked against what the server holds now: a password change or a
+//! demotion takes effect on the next request, whatever the token says. The claims
+//! handed to a handler carry the server's role.
 
 use poem::{Request, http::StatusCode};
 use poem_openapi::{SecurityScheme, auth::Bearer};
@@ -41,7 +44,22 @@ async fn check_user(req: &Request, bearer: Bearer) -> poem::Result<Claims> {
     if state.auth.session_revoked(&mut redis, claims.sid).await? {
         return Err(unauthorized("the session was logged out"));
     }
-    Ok(claims)
+    let Some(authz) = state
+        .auth
+        .current_authz(&state.db, &mut redis, claims.sub)
+        .await?
+    else {
+        return Err(unauthorized("the account no longer exists"));
+    };
+    if authz.token_version != claims.ver {
+        return Err(unauthorized(
+            "the session ended (password or role changed); log in again",
+        ));
+    }
+    Ok(Claims {
+        role: authz.role,
+        ..claims
+    })
 }
 
 async fn check_admin(req: &Request, bearer: Bearer) -> poem::Result<Claims> {

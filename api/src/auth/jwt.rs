@@ -32,8 +32,13 @@ pub struct Claims {
     pub jti: Uuid,
     /// Session (refresh-token family) id.
     pub sid: Uuid,
-    /// `customer` or `admin`.
+    /// `customer` or `admin` when issued. Informational only: every request checks
+    /// the role the server holds now (see `extract.rs`).
     pub role: String,
+    /// The user's token version when issued; a password or role change bumps it on
+    /// the server and every older token is refused.
+    #[serde(default)]
+    pub ver: i32,
 }
 
 /// Signs and checks access tokens.
@@ -75,8 +80,14 @@ impl TokenKeys {
         self.ttl
     }
 
-    /// Issues a token for `user` in session `sid`.
-    pub fn issue(&self, user: Uuid, role: &str, sid: Uuid) -> anyhow::Result<(String, Claims)> {
+    /// Issues a token for `user` in session `sid` at token version `ver`.
+    pub fn issue(
+        &self,
+        user: Uuid,
+        role: &str,
+        sid: Uuid,
+        ver: i32,
+    ) -> anyhow::Result<(String, Claims)> {
         let now = now_secs();
         let claims = Claims {
             iss: self.issuer.clone(),
@@ -87,6 +98,7 @@ impl TokenKeys {
             jti: Uuid::new_v4(),
             sid,
             role: role.to_owned(),
+            ver,
         };
         let token = encode(&Header::new(ALGORITHM), &claims, &self.encoding)?;
         Ok((token, claims))
@@ -124,6 +136,13 @@ mod tests {
             jwt_audience: "shop-clients".into(),
             access_ttl: Duration::from_secs(900),
             refresh_ttl: Duration::from_secs(86_400),
+            refresh_max_age: Duration::from_secs(86_400 * 90),
+            refresh_reuse_grace: Duration::from_secs(5),
+            password_min_length: 10,
+            otp_verify_max_failures_per_ip: 30,
+            login_delay_base: Duration::from_secs(1),
+            login_delay_max: Duration::from_secs(300),
+            login_known_address_ttl: Duration::from_secs(86_400 * 30),
             otp_secret: "x".repeat(32),
             otp_ttl: Duration::from_secs(600),
             otp_max_attempts: 5,
@@ -145,7 +164,7 @@ mod tests {
 
     #[test]
     fn an_issued_token_verifies_with_its_claims() -> anyhow::Result<()> {
-        let (token, claims) = keys().issue(Uuid::new_v4(), "admin", Uuid::new_v4())?;
+        let (token, claims) = keys().issue(Uuid::new_v4(), "admin", Uuid::new_v4(), 0)?;
         assert_eq!(keys().verify(&token).ok(), Some(claims));
         Ok(())
     }
@@ -153,14 +172,14 @@ mod tests {
     #[test]
     fn a_token_signed_with_another_key_is_refused() -> anyhow::Result<()> {
         let other = TokenKeys::new(&settings(&"o".repeat(32)));
-        let (token, _) = other.issue(Uuid::new_v4(), "customer", Uuid::new_v4())?;
+        let (token, _) = other.issue(Uuid::new_v4(), "customer", Uuid::new_v4(), 0)?;
         assert!(keys().verify(&token).is_err());
         Ok(())
     }
 
     #[test]
     fn an_unsigned_alg_none_token_is_refused() -> anyhow::Result<()> {
-        let (token, _) = keys().issue(Uuid::new_v4(), "admin", Uuid::new_v4())?;
+        let (token, _) = keys().issue(Uuid::new_v4(), "admin", Uuid::new_v4(), 0)?;
         let payload = token.split('.').nth(1).unwrap_or_default();
         let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
         assert!(keys().verify(&format!("{header}.{payload}.")).is_err());
@@ -169,7 +188,7 @@ mod tests {
 
     #[test]
     fn a_tampered_payload_is_refused() -> anyhow::Result<()> {
-        let (token, mut claims) = keys().issue(Uuid::new_v4(), "customer", Uuid::new_v4())?;
+        let (token, mut claims) = keys().issue(Uuid::new_v4(), "customer", Uuid::new_v4(), 0)?;
         claims.role = "admin".into();
         let forged = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims)?);
         let parts: Vec<&str> = token.split('.').collect();
@@ -191,6 +210,7 @@ mod tests {
             jti: Uuid::new_v4(),
             sid: Uuid::new_v4(),
             role: "customer".into(),
+            ver: 0,
         };
         let expired = encode(&Header::new(ALGORITHM), &claims, &k.encoding)?;
         assert!(k.verify(&expired).is_err());

@@ -8,6 +8,7 @@ pub mod client_ip;
 pub mod extract;
 pub mod jwt;
 pub mod otp;
+pub mod registration;
 pub mod service;
 pub mod throttle;
 pub mod users;

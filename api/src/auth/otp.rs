@@ -1,6 +1,9 @@
 //! One-time codes in Redis, stored only as an HMAC.
 //!
-//! Key `otp:{email}` is a hash `{mac, tries}` with the OTP's TTL. A verification
+//! Key `otp:{scope}:{email}` is a hash `{mac, tries}` with the OTP's TTL; the scope
+//! (`reset` for password resets) is part of the MAC, so a code of one purpose never
+//! passes for another. Registration codes are bound to their attempt instead
+//! (`registration.rs`) and use [`mac`] and [`generate_code`] from here. A verification
 //! atomically counts the try (Lua) before comparing; the comparison is constant-time
 //! (`Mac::verify_slice`); a match deletes the key only if it still holds the same code
 //! (single use, even with two instances racing); the last allowed wrong try deletes it
@@ -33,8 +36,8 @@ pub fn generate_code() -> String {
     format!("{n:06}")
 }
 
-/// The keyed hash of `code` for `email`.
-fn mac(secret: &str, email: &str, code: &str) -> HmacSha256 {
+/// The keyed hash of `code` for `email` (which may carry a scope prefix).
+pub(crate) fn mac(secret: &str, email: &str, code: &str) -> HmacSha256 {
     // HMAC accepts keys of any length.
     let mut mac = <HmacSha256 as Mac>::new_from_slice(secret.as_bytes())
         .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
@@ -44,24 +47,27 @@ fn mac(secret: &str, email: &str, code: &str) -> HmacSha256 {
     mac
 }
 
-fn key(email: &str) -> String {
-    format!("otp:{email}")
+fn key(scope: &str, email: &str) -> String {
+    format!("otp:{scope}:{email}")
 }
 
-/// Stores a new code for `email`, replacing any live one.
+/// Stores a new `scope` code for `email`, replacing any live one.
 pub async fn store(
     redis: &mut ConnectionManager,
     secret: &str,
+    scope: &str,
     email: &str,
     code: &str,
     ttl_secs: u64,
 ) -> redis::RedisResult<()> {
-    let digest = hex::encode(mac(secret, email, code).finalize().into_bytes());
+    let scoped = format!("{scope}:{email}");
+    let digest = hex::encode(mac(secret, &scoped, code).finalize().into_bytes());
+    let key = key(scope, email);
     redis::pipe()
         .atomic()
-        .del(key(email))
-        .hset_multiple(key(email), &[("mac", digest.as_str()), ("tries", "0")])
-        .expire(key(email), ttl_secs as i64)
+        .del(&key)
+        .hset_multiple(&key, &[("mac", digest.as_str()), ("tries", "0")])
+        .expire(&key, ttl_secs as i64)
         .query_async(redis)
         .await
 }
@@ -81,31 +87,34 @@ end
 return 0
 ";
 
-/// Checks `code` for `email`, allowing `max_attempts` tries per code.
+/// Checks the `scope` code `code` for `email`, allowing `max_attempts` tries per code.
 pub async fn verify(
     redis: &mut ConnectionManager,
     secret: &str,
+    scope: &str,
     email: &str,
     code: &str,
     max_attempts: u32,
 ) -> redis::RedisResult<OtpCheck> {
+    let scoped = format!("{scope}:{email}");
+    let key = key(scope, email);
     let stored: Option<(String, u32)> = Script::new(TRY_SCRIPT)
-        .key(key(email))
+        .key(&key)
         .invoke_async(redis)
         .await?;
     let Some((stored_mac, tries)) = stored else {
         return Ok(OtpCheck::Missing);
     };
     if tries > max_attempts {
-        let _: () = redis::cmd("DEL").arg(key(email)).query_async(redis).await?;
+        let _: () = redis::cmd("DEL").arg(&key).query_async(redis).await?;
         return Ok(OtpCheck::Missing);
     }
     let matches = hex::decode(&stored_mac)
-        .map(|bytes| mac(secret, email, code).verify_slice(&bytes).is_ok())
+        .map(|bytes| mac(secret, &scoped, code).verify_slice(&bytes).is_ok())
         .unwrap_or(false);
     if matches {
         let deleted: i64 = Script::new(CONSUME_SCRIPT)
-            .key(key(email))
+            .key(&key)
             .arg(&stored_mac)
             .invoke_async(redis)
             .await?;
@@ -117,17 +126,9 @@ pub async fn verify(
     }
     let remaining = max_attempts.saturating_sub(tries);
     if remaining == 0 {
-        let _: () = redis::cmd("DEL").arg(key(email)).query_async(redis).await?;
+        let _: () = redis::cmd("DEL").arg(&key).query_async(redis).await?;
     }
     Ok(OtpCheck::Wrong { remaining })
-}
-
-/// Whether a live code exists for `email` (a dead or used one does not count).
-pub async fn is_live(redis: &mut ConnectionManager, email: &str) -> redis::RedisResult<bool> {
-    redis::cmd("EXISTS")
-        .arg(key(email))
-        .query_async(redis)
-        .await
 }
 
 #[cfg(test)]

@@ -1,5 +1,13 @@
 //! The auth use cases. Each function owns its transaction and returns a domain
 //! outcome or an [`ApiError`] ready for the client.
+//!
+//! Limits (all in Redis, shared by every instance, each decided in one Lua script,
+//! see `throttle.rs`): logins per account+address, per address and, past the same
+//! count, a doubling delay per account for addresses that never logged in to it; code
+//! sends per address+sender with a cooldown, and per sender; wrong codes per sender.
+//! Sessions follow the server: a password change or reset, `api create-admin` and a
+//! role change bump the user's token version, revoke every refresh token and publish
+//! the new version to Redis, so every instance refuses older access tokens at once.
 
 use std::net::IpAddr;
 
@@ -16,24 +24,26 @@ use uuid::Uuid;
 use super::{
     jwt::{Claims, TokenKeys},
     otp::{self, OtpCheck},
-    throttle,
+    registration::{self, Attempt, Check},
+    throttle::{self, LoginKeys, LoginLimits, LoginRefusal},
     users::{self, User},
 };
 use crate::{
     configuration::{AuthSettings, SealKey},
     domain::{Email, NewPassword, OtpCode, PersonName},
     error::ApiError,
-    events::{AccountOtp, AccountWelcome, EventEnvelope},
+    events::{AccountOtp, AccountWelcome, EventEnvelope, OTP_PURPOSE_RESET, OTP_PURPOSE_VERIFY},
     outbox,
-    password::{self, Hasher},
+    password::{self, Hasher, Policy},
     seal,
     telemetry::mask_email,
 };
 
-/// The Redis key counting an account's failed logins in the current window.
-pub fn login_failures_key(email: &str) -> String {
-    format!("login:fail:email:{email}")
-}
+/// How long an instance trusts the role and token version it read for a user; a
+/// change publishes the new ones at once, this only bounds a lost publication.
+const AUTHZ_CACHE_SECS: u64 = 300;
+/// One hour, the window of the code-send and wrong-code limits.
+const HOUR: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Everything the auth use cases need, built once per instance.
 pub struct Auth {
@@ -87,14 +97,68 @@ fn hash_refresh(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
-fn ip_key(ip: Option<IpAddr>) -> String {
-    ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
+fn otp_not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "OTP_NOT_FOUND",
+        "no pending code for this e-mail; request a new one",
+    )
+}
+
+fn wrong_code(remaining: u32) -> ApiError {
+    let message = if remaining == 0 {
+        "wrong code; it is now invalid, request a new one"
+    } else {
+        "wrong code"
+    };
+    ApiError::new(StatusCode::UNAUTHORIZED, "OTP_INVALID", message)
+        .with_details(json!({ "field": "otp", "remaining_attempts": remaining }))
+}
+
+/// Stores `ver|role` for `user` unless a newer version is stored already, so a reader
+/// that loaded an old row cannot overwrite what a change just published.
+const PUBLISH_AUTHZ_SCRIPT: &str = r"
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local v = tonumber(string.match(cur, '^(%-?%d+)|'))
+  if v and v > tonumber(ARGV[1]) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2], 'EX', ARGV[3])
+return 1
+";
+
+fn authz_key(user: Uuid) -> String {
+    format!("authz:{user}")
+}
+
+/// What a registration answers: the attempt's token for the client to prove it with.
+pub struct Registered {
+    /// The normalized address.
+    pub email: Email,
+    /// The attempt token (random, and the same shape whether or not a code was sent).
+    pub registration_token: String,
+}
+
+/// Where a code check comes from: the canonical route names its attempt; the legacy
+/// route sends only the address and the code.
+pub enum Proof<'a> {
+    /// The attempt token returned by the registration.
+    Attempt(&'a str),
+    /// No token (the legacy route).
+    CodeOnly,
 }
 
 impl Auth {
     /// Builds the auth context (one bcrypt hash for the timing dummy).
-    pub async fn new(settings: AuthSettings, seal_key: SealKey) -> anyhow::Result<Self> {
-        let hasher = Hasher::new(settings.bcrypt_cost, settings.bcrypt_max_concurrency);
+    pub async fn new(
+        settings: AuthSettings,
+        seal_key: SealKey,
+        gauges: Option<password::HasherGauges>,
+    ) -> anyhow::Result<Self> {
+        let mut hasher = Hasher::new(settings.bcrypt_cost, settings.bcrypt_max_concurrency);
+        if let Some(g) = gauges {
+            hasher = hasher.with_gauges(g);
+        }
         let dummy_hash = hasher.hash("timing-equalizer-password".into()).await?;
         Ok(Self {
             keys: TokenKeys::new(&settings),
@@ -105,28 +169,40 @@ impl Auth {
         })
     }
 
-    /// Applies the per-address and per-IP send limits and the resend cooldown.
+    /// The policy new passwords must meet.
+    pub fn policy(&self) -> Policy {
+        Policy {
+            min_chars: self.settings.password_min_length,
+        }
+    }
+
+    fn login_limits(&self) -> LoginLimits {
+        LoginLimits {
+            per_pair: u64::from(self.settings.login_max_failures),
+            per_ip: u64::from(self.settings.login_max_failures_per_ip),
+            per_account: u64::from(self.settings.login_max_failures),
+            window: self.settings.login_window,
+            base_delay: self.settings.login_delay_base,
+            max_delay: self.settings.login_delay_max,
+        }
+    }
+
+    /// The send limits of a code of `purpose` to `email` asked by `ip`: a cooldown and
+    /// an hourly cap per address *and sender*, and an hourly cap per sender. Keyed by
+    /// sender so a stranger cannot spend the owner's budget: the owner can always ask
+    /// for their own code, at once.
     async fn allow_code(
         &self,
         redis: &mut ConnectionManager,
+        purpose: &str,
         email: &Email,
         ip: Option<IpAddr>,
     ) -> Result<(), ApiError> {
-        let hour = std::time::Duration::from_secs(3600);
-        let (ip_count, ip_left) =
-            throttle::hit(redis, &format!("otp:sent:ip:{}", ip_key(ip)), hour)
-                .await
-                .map_err(redis_down)?;
-        if ip_count > u64::from(self.settings.otp_max_per_hour_per_ip) {
-            return Err(too_many(
-                "TOO_MANY_REQUESTS",
-                "too many codes requested from this address; try later",
-                ip_left,
-            ));
-        }
+        let bucket = throttle::ip_bucket(ip);
+        let email = email.as_str();
         if let Err(left) = throttle::cooldown(
             redis,
-            &format!("otp:cooldown:{}", email.as_str()),
+            &format!("otp:cooldown:{purpose}:{email}:{bucket}"),
             self.settings.otp_cooldown,
         )
         .await
@@ -138,48 +214,57 @@ impl Auth {
                 left,
             ));
         }
-        let (count, left) =
-            throttle::hit(redis, &format!("otp:sent:email:{}", email.as_str()), hour)
-                .await
-                .map_err(redis_down)?;
-        if count > u64::from(self.settings.otp_max_per_hour_per_email) {
-            return Err(too_many(
+        let pair = format!("otp:sent:{purpose}:{email}:{bucket}");
+        let sender = format!("otp:sent:ip:{bucket}");
+        let limits = [
+            u64::from(self.settings.otp_max_per_hour_per_email),
+            u64::from(self.settings.otp_max_per_hour_per_ip),
+        ];
+        match throttle::reserve(redis, &[&pair, &sender], &limits, HOUR)
+            .await
+            .map_err(redis_down)?
+        {
+            Ok(()) => Ok(()),
+            Err((0, left)) => Err(too_many(
                 "TOO_MANY_REQUESTS",
                 "too many codes requested for this e-mail; try later",
                 left,
-            ));
+            )),
+            Err((_, left)) => Err(too_many(
+                "TOO_MANY_REQUESTS",
+                "too many codes requested from this address; try later",
+                left,
+            )),
         }
-        Ok(())
     }
 
-    /// Stores a new code and writes its e-mail event in `txn`.
-    async fn issue_code(
+    /// Writes the e-mail event of `code` for `user` in `txn`.
+    async fn enqueue_code(
         &self,
-        redis: &mut ConnectionManager,
         txn: &impl sea_orm::ConnectionTrait,
-        user: &User,
+        user_id: Uuid,
+        email: &str,
+        code: &str,
+        purpose: &str,
         request_id: Option<String>,
     ) -> Result<(), ApiError> {
-        let code = otp::generate_code();
-        let ttl = self.settings.otp_ttl.as_secs();
-        otp::store(redis, &self.settings.otp_secret, &user.email, &code, ttl)
-            .await
-            .map_err(redis_down)?;
         let event = EventEnvelope::new(
             AccountOtp {
-                user_id: user.id,
-                email: user.email.clone(),
-                name: user.name.clone(),
-                sealed_code: seal::seal(&self.seal_key, &code),
-                expires_in_minutes: (ttl / 60).max(1) as u32,
+                user_id,
+                email: email.to_owned(),
+                name: String::new(),
+                sealed_code: seal::seal(&self.seal_key, code),
+                expires_in_minutes: (self.settings.otp_ttl.as_secs() / 60).max(1) as u32,
+                purpose: purpose.to_owned(),
             },
             request_id,
         );
-        outbox::enqueue(txn, &user.id.to_string(), &event).await?;
+        outbox::enqueue(txn, &user_id.to_string(), &event).await?;
         Ok(())
     }
 
-    /// Registration: same outcome whether or not the address is taken.
+    /// Registration: the same answer whether the address is new, pending or taken.
+    /// A code bound to this attempt goes out unless the address is verified.
     pub async fn register(
         &self,
         db: &DatabaseConnection,
@@ -187,23 +272,49 @@ impl Auth {
         registration: Registration,
         ip: Option<IpAddr>,
         request_id: Option<String>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<Registered, ApiError> {
         let Registration {
             email,
             name,
             password,
         } = registration;
-        self.allow_code(redis, &email, ip).await?;
+        self.allow_code(redis, OTP_PURPOSE_VERIFY, &email, ip)
+            .await?;
         // Hash first, always: a taken address costs the same time.
         let hash = self
             .hasher
             .hash(password.into_inner())
             .await
             .map_err(ApiError::internal)?;
+        let token = registration::new_token();
         let txn = db.begin().await?;
-        match users::upsert_unverified(&txn, email.as_str(), name.as_str(), &hash).await? {
+        match users::ensure_pending(&txn, email.as_str(), name.as_str(), &hash).await? {
             Some(user) => {
-                self.issue_code(redis, &txn, &user, request_id).await?;
+                let code = otp::generate_code();
+                let attempt = Attempt {
+                    password_hash: hash,
+                    name: name.as_str().to_owned(),
+                };
+                registration::store(
+                    redis,
+                    &self.settings.otp_secret,
+                    email.as_str(),
+                    &token,
+                    &code,
+                    &attempt,
+                    self.settings.otp_ttl.as_secs(),
+                )
+                .await
+                .map_err(redis_down)?;
+                self.enqueue_code(
+                    &txn,
+                    user.id,
+                    email.as_str(),
+                    &code,
+                    OTP_PURPOSE_VERIFY,
+                    request_id,
+                )
+                .await?;
                 txn.commit().await?;
                 tracing::info!(email = %mask_email(email.as_str()), user_id = %user.id, "registration pending verification");
             }
@@ -212,7 +323,10 @@ impl Auth {
                 tracing::info!(email = %mask_email(email.as_str()), "registration for a verified address ignored");
             }
         }
-        Ok(())
+        Ok(Registered {
+            email,
+            registration_token: token,
+        })
     }
 
     /// An opaque id of a registration of `email`: the same for every registration of
@@ -229,107 +343,171 @@ impl Auth {
         uuid::Builder::from_random_bytes(bytes).into_uuid()
     }
 
-    /// A new code for a pending account; silently nothing for others.
+    /// A new code for the live attempt `token`; silently nothing otherwise.
     pub async fn resend(
         &self,
         db: &DatabaseConnection,
         redis: &mut ConnectionManager,
         email: Email,
+        token: &str,
         ip: Option<IpAddr>,
         request_id: Option<String>,
     ) -> Result<(), ApiError> {
-        self.allow_code(redis, &email, ip).await?;
+        self.allow_code(redis, OTP_PURPOSE_VERIFY, &email, ip)
+            .await?;
+        if !registration::is_token(token) {
+            return Ok(());
+        }
+        let Some(user) = users::by_email(db, email.as_str()).await? else {
+            return Ok(());
+        };
+        if user.is_verified {
+            return Ok(());
+        }
+        let code = otp::generate_code();
         let txn = db.begin().await?;
-        match users::by_email(&txn, email.as_str()).await? {
-            Some(user) if !user.is_verified => {
-                self.issue_code(redis, &txn, &user, request_id).await?;
-                txn.commit().await?;
-            }
-            _ => txn.rollback().await?,
+        if registration::renew(
+            redis,
+            &self.settings.otp_secret,
+            email.as_str(),
+            token,
+            &code,
+            self.settings.otp_ttl.as_secs(),
+        )
+        .await
+        .map_err(redis_down)?
+        {
+            self.enqueue_code(
+                &txn,
+                user.id,
+                email.as_str(),
+                &code,
+                OTP_PURPOSE_VERIFY,
+                request_id,
+            )
+            .await?;
+            txn.commit().await?;
+        } else {
+            txn.rollback().await?;
         }
         Ok(())
     }
 
-    /// Verifies the code; the account becomes verified and gets a session.
+    /// Reserves a wrong-code try of `ip` (over every account), or refuses it.
+    async fn reserve_code_try(
+        &self,
+        redis: &mut ConnectionManager,
+        ip: Option<IpAddr>,
+    ) -> Result<String, ApiError> {
+        let key = format!("otp:verify:fail:ip:{}", throttle::ip_bucket(ip));
+        let limit = u64::from(self.settings.otp_verify_max_failures_per_ip);
+        match throttle::reserve(redis, &[&key], &[limit], HOUR)
+            .await
+            .map_err(redis_down)?
+        {
+            Ok(()) => Ok(key),
+            Err((_, left)) => Err(too_many(
+                "TOO_MANY_REQUESTS",
+                "too many wrong codes from this address; try later",
+                left,
+            )),
+        }
+    }
+
+    /// Verifies the code: the account is verified with the credentials of the attempt
+    /// the code was bound to, and signed in.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "each argument is one named input of the use case"
+    )]
     pub async fn verify_otp(
         &self,
         db: &DatabaseConnection,
         redis: &mut ConnectionManager,
         email: Email,
+        proof: Proof<'_>,
         code: OtpCode,
+        ip: Option<IpAddr>,
         request_id: Option<String>,
     ) -> Result<IssuedTokens, ApiError> {
-        let check = otp::verify(
-            redis,
-            &self.settings.otp_secret,
-            email.as_str(),
-            code.as_str(),
-            self.settings.otp_max_attempts,
-        )
-        .await
-        .map_err(redis_down)?;
-        match check {
-            OtpCheck::Missing => {
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "OTP_NOT_FOUND",
-                    "no pending code for this e-mail; request a new one",
-                ));
+        let try_key = self.reserve_code_try(redis, ip).await?;
+        let secret = &self.settings.otp_secret;
+        let max = self.settings.otp_max_attempts;
+        let check = match proof {
+            Proof::Attempt(token) if registration::is_token(token) => {
+                registration::verify(redis, secret, email.as_str(), token, code.as_str(), max).await
             }
-            OtpCheck::Wrong { remaining } => {
-                if remaining == 0 {
-                    // The code is dead: let the user ask for a new one at once.
-                    let _ =
-                        throttle::reset(redis, &format!("otp:cooldown:{}", email.as_str())).await;
-                }
-                let message = if remaining == 0 {
-                    "wrong code; it is now invalid, request a new one"
-                } else {
-                    "wrong code"
-                };
-                return Err(
-                    ApiError::new(StatusCode::UNAUTHORIZED, "OTP_INVALID", message)
-                        .with_details(json!({ "field": "otp", "remaining_attempts": remaining })),
-                );
-            }
-            OtpCheck::Valid => {}
-        }
-        let txn = db.begin().await?;
-        let user = users::by_email(&txn, email.as_str())
-            .await?
-            .ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "OTP_NOT_FOUND",
-                    "no pending code for this e-mail",
+            Proof::Attempt(_) => Ok(Check::Missing),
+            Proof::CodeOnly => {
+                registration::verify_code_only(
+                    redis,
+                    secret,
+                    email.as_str(),
+                    code.as_str(),
+                    max,
+                    self.settings.otp_ttl.as_secs(),
                 )
-            })?;
-        if users::mark_verified(&txn, user.id).await? {
-            let event = EventEnvelope::new(
-                AccountWelcome {
-                    user_id: user.id,
-                    email: user.email.clone(),
-                    name: user.name.clone(),
-                },
-                request_id,
-            );
-            outbox::enqueue(&txn, &user.id.to_string(), &event).await?;
+                .await
+            }
         }
-        let tokens = self
-            .start_session(
-                &txn,
-                User {
-                    is_verified: true,
-                    ..user
-                },
-            )
-            .await?;
+        .map_err(redis_down)?;
+        let (attempt, sole) = match check {
+            // Counted like a wrong code: probing addresses costs the same budget.
+            Check::Missing => return Err(otp_not_found()),
+            Check::Wrong { remaining } => {
+                if remaining == 0 {
+                    // The code is dead: let this sender ask for a new one at once.
+                    let bucket = throttle::ip_bucket(ip);
+                    let _ = throttle::reset(
+                        redis,
+                        &format!(
+                            "otp:cooldown:{OTP_PURPOSE_VERIFY}:{}:{bucket}",
+                            email.as_str()
+                        ),
+                    )
+                    .await;
+                }
+                return Err(wrong_code(remaining));
+            }
+            Check::Valid { attempt, sole } => (attempt, sole),
+        };
+        let _ = throttle::release(redis, &[&try_key]).await;
+        let password_hash = if sole {
+            attempt.password_hash
+        } else {
+            // Someone else registered this address too: whose password this is cannot
+            // be told, so none applies. The inbox owner sets theirs by a reset.
+            tracing::warn!(email = %mask_email(email.as_str()), "several registrations of one address: verified without a password");
+            self.hasher
+                .hash(registration::new_token())
+                .await
+                .map_err(ApiError::internal)?
+        };
+        let txn = db.begin().await?;
+        let Some(user) =
+            users::verify_with(&txn, email.as_str(), &password_hash, &attempt.name).await?
+        else {
+            // Verified by another attempt meanwhile: this one's credentials never apply.
+            txn.rollback().await?;
+            return Err(otp_not_found());
+        };
+        let event = EventEnvelope::new(
+            AccountWelcome {
+                user_id: user.id,
+                email: user.email.clone(),
+                name: String::new(),
+            },
+            request_id,
+        );
+        outbox::enqueue(&txn, &user.id.to_string(), &event).await?;
+        let tokens = self.start_session(&txn, user).await?;
         txn.commit().await?;
-        let _ = throttle::reset(redis, &format!("otp:cooldown:{}", email.as_str())).await;
+        self.publish_authz(redis, &tokens.user).await;
+        let _ = registration::forget(redis, email.as_str()).await;
         Ok(tokens)
     }
 
-    /// Password login with throttling shared by every instance.
+    /// Password login with the limits shared by every instance (module docs).
     pub async fn login(
         &self,
         db: &DatabaseConnection,
@@ -338,26 +516,33 @@ impl Auth {
         password: String,
         ip: Option<IpAddr>,
     ) -> Result<IssuedTokens, ApiError> {
-        let account_key = login_failures_key(email.as_str());
-        let ip_key = format!("login:fail:ip:{}", ip_key(ip));
-        let window = self.settings.login_window;
-        let (fails, left) = throttle::peek(redis, &account_key)
+        let keys = LoginKeys::new(email.as_str(), &throttle::ip_bucket(ip));
+        match throttle::reserve_login(redis, &keys, &self.login_limits())
             .await
-            .map_err(redis_down)?;
-        if fails >= u64::from(self.settings.login_max_failures) {
-            return Err(too_many(
-                "TOO_MANY_LOGIN_ATTEMPTS",
-                "too many failed logins for this account; try later",
-                left,
-            ));
-        }
-        let (ip_fails, ip_left) = throttle::peek(redis, &ip_key).await.map_err(redis_down)?;
-        if ip_fails >= u64::from(self.settings.login_max_failures_per_ip) {
-            return Err(too_many(
-                "TOO_MANY_LOGIN_ATTEMPTS",
-                "too many failed logins from this address; try later",
-                ip_left,
-            ));
+            .map_err(redis_down)?
+        {
+            Ok(()) => {}
+            Err(LoginRefusal::Pair(left)) => {
+                return Err(too_many(
+                    "TOO_MANY_LOGIN_ATTEMPTS",
+                    "too many failed logins for this account from this address; try later or reset the password",
+                    left,
+                ));
+            }
+            Err(LoginRefusal::Address(left)) => {
+                return Err(too_many(
+                    "TOO_MANY_LOGIN_ATTEMPTS",
+                    "too many failed logins from this address; try later",
+                    left,
+                ));
+            }
+            Err(LoginRefusal::Slowed(left)) => {
+                return Err(too_many(
+                    "TOO_MANY_LOGIN_ATTEMPTS",
+                    "too many failed logins for this account; try again shortly or reset the password",
+                    left,
+                ));
+            }
         }
 
         let user = users::by_email(db, email.as_str()).await?;
@@ -365,22 +550,18 @@ impl Auth {
         let hash = user
             .as_ref()
             .map_or_else(|| self.dummy_hash.clone(), |u| u.password_hash.clone());
-        // Unknown e-mail or not: one bcrypt verify either way.
+        // Unknown e-mail or not: one bcrypt verify either way. A hash bcrypt cannot
+        // read matches nothing.
         let matches = self
             .hasher
             .verify(password.clone(), hash)
             .await
-            .map_err(ApiError::internal)?
+            .unwrap_or(false)
             && !too_long;
         let user = match user {
             Some(user) if matches => user,
             _ => {
-                throttle::hit(redis, &account_key, window)
-                    .await
-                    .map_err(redis_down)?;
-                throttle::hit(redis, &ip_key, window)
-                    .await
-                    .map_err(redis_down)?;
+                // The reserved attempt stays counted: it was a failure.
                 tracing::info!(email = %mask_email(email.as_str()), "login failed");
                 return Err(ApiError::new(
                     StatusCode::UNAUTHORIZED,
@@ -389,7 +570,7 @@ impl Auth {
                 ));
             }
         };
-        throttle::reset(redis, &account_key)
+        throttle::login_succeeded(redis, &keys, self.settings.login_known_address_ttl)
             .await
             .map_err(redis_down)?;
         if !user.is_verified {
@@ -414,13 +595,211 @@ impl Auth {
         Ok(tokens)
     }
 
+    /// Mails a password reset code to a verified account; the same answer (and the
+    /// same limits as any code) whether or not the address has one.
+    pub async fn forgot_password(
+        &self,
+        db: &DatabaseConnection,
+        redis: &mut ConnectionManager,
+        email: Email,
+        ip: Option<IpAddr>,
+        request_id: Option<String>,
+    ) -> Result<(), ApiError> {
+        self.allow_code(redis, OTP_PURPOSE_RESET, &email, ip)
+            .await?;
+        let Some(user) = users::by_email(db, email.as_str())
+            .await?
+            .filter(|u| u.is_verified)
+        else {
+            tracing::info!(email = %mask_email(email.as_str()), "password reset for an unknown address ignored");
+            return Ok(());
+        };
+        let code = otp::generate_code();
+        otp::store(
+            redis,
+            &self.settings.otp_secret,
+            OTP_PURPOSE_RESET,
+            email.as_str(),
+            &code,
+            self.settings.otp_ttl.as_secs(),
+        )
+        .await
+        .map_err(redis_down)?;
+        let txn = db.begin().await?;
+        self.enqueue_code(
+            &txn,
+            user.id,
+            email.as_str(),
+            &code,
+            OTP_PURPOSE_RESET,
+            request_id,
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Sets a new password with a mailed reset code; every session of the user ends.
+    pub async fn reset_password(
+        &self,
+        db: &DatabaseConnection,
+        redis: &mut ConnectionManager,
+        email: Email,
+        code: OtpCode,
+        new_password: NewPassword,
+        ip: Option<IpAddr>,
+    ) -> Result<(), ApiError> {
+        let try_key = self.reserve_code_try(redis, ip).await?;
+        let check = otp::verify(
+            redis,
+            &self.settings.otp_secret,
+            OTP_PURPOSE_RESET,
+            email.as_str(),
+            code.as_str(),
+            self.settings.otp_max_attempts,
+        )
+        .await
+        .map_err(redis_down)?;
+        match check {
+            OtpCheck::Missing => return Err(otp_not_found()),
+            OtpCheck::Wrong { remaining } => return Err(wrong_code(remaining)),
+            OtpCheck::Valid => {}
+        }
+        let _ = throttle::release(redis, &[&try_key]).await;
+        let user = users::by_email(db, email.as_str())
+            .await?
+            .ok_or_else(otp_not_found)?;
+        self.replace_password(db, redis, user.id, new_password)
+            .await?;
+        // The inbox owner proved themselves: failures counted against them go.
+        let _ = throttle::forget_account_failures(redis, email.as_str()).await;
+        tracing::info!(user_id = %user.id, "password reset");
+        Ok(())
+    }
+
+    /// Changes the password of the signed-in user, who proves the old one; every
+    /// session ends and a new one starts for this client.
+    pub async fn change_password(
+        &self,
+        db: &DatabaseConnection,
+        redis: &mut ConnectionManager,
+        claims: &Claims,
+        old_password: String,
+        new_password: NewPassword,
+        ip: Option<IpAddr>,
+    ) -> Result<IssuedTokens, ApiError> {
+        let user = users::by_id(db, claims.sub)
+            .await?
+            .ok_or_else(|| ApiError::not_found("user"))?;
+        // The same limits as a login: a stolen access token must not buy guesses.
+        let keys = LoginKeys::new(&user.email, &throttle::ip_bucket(ip));
+        if let Err(refusal) = throttle::reserve_login(redis, &keys, &self.login_limits())
+            .await
+            .map_err(redis_down)?
+        {
+            let (LoginRefusal::Pair(left)
+            | LoginRefusal::Address(left)
+            | LoginRefusal::Slowed(left)) = refusal;
+            return Err(too_many(
+                "TOO_MANY_LOGIN_ATTEMPTS",
+                "too many wrong passwords; try later",
+                left,
+            ));
+        }
+        let ok = old_password.len() <= password::MAX_PASSWORD_BYTES
+            && self
+                .hasher
+                .verify(old_password, user.password_hash.clone())
+                .await
+                .unwrap_or(false);
+        if !ok {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "INVALID_CREDENTIALS",
+                "the current password is wrong",
+            )
+            .with_details(json!({ "field": "current_password" })));
+        }
+        throttle::login_succeeded(redis, &keys, self.settings.login_known_address_ttl)
+            .await
+            .map_err(redis_down)?;
+        let user = self
+            .replace_password(db, redis, user.id, new_password)
+            .await?;
+        let txn = db.begin().await?;
+        let tokens = self.start_session(&txn, user).await?;
+        txn.commit().await?;
+        Ok(tokens)
+    }
+
+    /// Hashes and stores `new_password`, bumps the token version and revokes every
+    /// refresh token, in one transaction; then tells every instance.
+    async fn replace_password(
+        &self,
+        db: &DatabaseConnection,
+        redis: &mut ConnectionManager,
+        user: Uuid,
+        new_password: NewPassword,
+    ) -> Result<User, ApiError> {
+        let hash = self
+            .hasher
+            .hash(new_password.into_inner())
+            .await
+            .map_err(ApiError::internal)?;
+        let txn = db.begin().await?;
+        let user = users::set_password(&txn, user, &hash)
+            .await?
+            .ok_or_else(|| ApiError::not_found("user"))?;
+        users::revoke_all_refresh(&txn, user.id).await?;
+        txn.commit().await?;
+        self.publish_authz(redis, &user).await;
+        Ok(user)
+    }
+
+    /// Tells every instance the user's current role and token version.
+    async fn publish_authz(&self, redis: &mut ConnectionManager, user: &User) {
+        if let Err(e) = publish_authz(redis, user.id, user.token_version, &user.role).await {
+            // Instances then trust their cached value for at most AUTHZ_CACHE_SECS.
+            tracing::warn!(error = %e, user_id = %user.id, "publishing the session version failed");
+        }
+    }
+
+    /// The role and token version the server holds for `user` now: from Redis, or
+    /// from PostgreSQL (then cached). `None` when the user no longer exists.
+    pub async fn current_authz(
+        &self,
+        db: &DatabaseConnection,
+        redis: &mut ConnectionManager,
+        user: Uuid,
+    ) -> Result<Option<users::Authz>, ApiError> {
+        let cached: Option<String> = redis::cmd("GET")
+            .arg(authz_key(user))
+            .query_async(redis)
+            .await
+            .map_err(redis_down)?;
+        if let Some((ver, role)) = cached.as_deref().and_then(|c| c.split_once('|'))
+            && let Ok(token_version) = ver.parse()
+        {
+            return Ok(Some(users::Authz {
+                role: role.to_owned(),
+                token_version,
+            }));
+        }
+        let Some(authz) = users::authz(db, user).await? else {
+            return Ok(None);
+        };
+        let _ = publish_authz(redis, user, authz.token_version, &authz.role).await;
+        Ok(Some(authz))
+    }
+
     /// A new session (refresh-token family) for `user`.
     async fn start_session(
         &self,
         txn: &impl sea_orm::ConnectionTrait,
         user: User,
     ) -> Result<IssuedTokens, ApiError> {
-        self.tokens_in_family(txn, user, Uuid::now_v7()).await
+        self.tokens_in_family(txn, user, Uuid::now_v7(), Utc::now())
+            .await
     }
 
     async fn tokens_in_family(
@@ -428,24 +807,29 @@ impl Auth {
         txn: &impl sea_orm::ConnectionTrait,
         user: User,
         family: Uuid,
+        session_started_at: chrono::DateTime<Utc>,
     ) -> Result<IssuedTokens, ApiError> {
         let mut raw = [0u8; 32];
         rand::rngs::OsRng.unwrap_err().fill_bytes(&mut raw);
         let refresh_token = hex::encode(raw);
-        let expires_at = Utc::now()
+        let sliding = Utc::now()
             + chrono::Duration::from_std(self.settings.refresh_ttl)
                 .unwrap_or(chrono::Duration::days(30));
+        let absolute = session_started_at
+            + chrono::Duration::from_std(self.settings.refresh_max_age)
+                .unwrap_or(chrono::Duration::days(90));
         users::insert_refresh(
             txn,
             user.id,
             family,
             hash_refresh(&refresh_token),
-            expires_at,
+            sliding.min(absolute),
+            session_started_at,
         )
         .await?;
         let (access_token, _) = self
             .keys
-            .issue(user.id, &user.role, family)
+            .issue(user.id, &user.role, family, user.token_version)
             .map_err(ApiError::internal)?;
         Ok(IssuedTokens {
             access_token,
@@ -455,7 +839,9 @@ impl Auth {
         })
     }
 
-    /// Rotates a refresh token; a used or revoked one revokes its whole family.
+    /// Rotates a refresh token. A rotated one presented again within the grace
+    /// window (two tabs refreshing at once) is refused and the session kept; later,
+    /// or a revoked one, revokes its whole family.
     pub async fn refresh(
         &self,
         db: &DatabaseConnection,
@@ -476,6 +862,18 @@ impl Auth {
         let Some(row) = users::refresh_for_update(&txn, hash_refresh(refresh_token)).await? else {
             return Err(invalid());
         };
+        let grace = chrono::Duration::from_std(self.settings.refresh_reuse_grace)
+            .unwrap_or(chrono::Duration::seconds(5));
+        if let (Some(used), None) = (row.used_at, row.revoked_at)
+            && Utc::now() - used <= grace
+        {
+            txn.rollback().await?;
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "REFRESH_TOKEN_ROTATED",
+                "this refresh token was just rotated by another request; use the newest one",
+            ));
+        }
         if row.used_at.is_some() || row.revoked_at.is_some() {
             users::revoke_family(&txn, row.family_id).await?;
             txn.commit().await?;
@@ -487,12 +885,16 @@ impl Auth {
                 "this refresh token was already used; the session is revoked, log in again",
             ));
         }
-        if row.expires_at < Utc::now() {
+        let max_age = chrono::Duration::from_std(self.settings.refresh_max_age)
+            .unwrap_or(chrono::Duration::days(90));
+        if row.expires_at < Utc::now() || row.session_started_at + max_age <= Utc::now() {
             return Err(invalid());
         }
         users::mark_refresh_used(&txn, row.id).await?;
         let user = users::by_id(&txn, row.user_id).await?.ok_or_else(invalid)?;
-        let tokens = self.tokens_in_family(&txn, user, row.family_id).await?;
+        let tokens = self
+            .tokens_in_family(&txn, user, row.family_id, row.session_started_at)
+            .await?;
         txn.commit().await?;
         Ok(tokens)
     }
@@ -533,4 +935,21 @@ impl Auth {
             .await
             .map_err(redis_down)
     }
+}
+
+/// Publishes `ver|role` of `user` to every instance (never replacing a newer one).
+pub async fn publish_authz(
+    redis: &mut ConnectionManager,
+    user: Uuid,
+    ver: i32,
+    role: &str,
+) -> redis::RedisResult<()> {
+    let _: i64 = redis::Script::new(PUBLISH_AUTHZ_SCRIPT)
+        .key(authz_key(user))
+        .arg(ver)
+        .arg(role)
+        .arg(AUTHZ_CACHE_SECS)
+        .invoke_async(redis)
+        .await?;
+    Ok(())
 }

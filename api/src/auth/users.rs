@@ -21,9 +21,13 @@ pub struct User {
     pub is_verified: bool,
     /// Creation time.
     pub created_at: DateTime<Utc>,
+    /// Bumped whenever the password or role changes; access tokens of an older
+    /// version are refused.
+    pub token_version: i32,
 }
 
-const USER_COLUMNS: &str = "id, email, password_hash, name, role, is_verified, created_at";
+const USER_COLUMNS: &str =
+    "id, email, password_hash, name, role, is_verified, created_at, token_version";
 
 fn stmt(sql: &str, values: Vec<sea_orm::Value>) -> Statement {
     Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
@@ -49,10 +53,11 @@ pub async fn by_id(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<User>, 
     .await
 }
 
-/// Creates an unverified customer, or refreshes the name and password of an
-/// unverified one; a verified account is left untouched. Returns the row, or `None`
-/// when the address belongs to a verified account.
-pub async fn upsert_unverified(
+/// The pending (unverified) account of `email`, created with these credentials if
+/// the address has no account yet; an existing pending row is returned unchanged (a
+/// later registration never rewrites it). `None` when the address belongs to a
+/// verified account.
+pub async fn ensure_pending(
     db: &impl ConnectionTrait,
     email: &str,
     name: &str,
@@ -61,8 +66,7 @@ pub async fn upsert_unverified(
     User::find_by_statement(stmt(
         &format!(
             "INSERT INTO users (id, email, password_hash, name) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (email) DO UPDATE
-               SET password_hash = EXCLUDED.password_hash, name = EXCLUDED.name, updated_at = now()
+             ON CONFLICT (email) DO UPDATE SET email = users.email
                WHERE users.is_verified = FALSE
              RETURNING {USER_COLUMNS}"
         ),
@@ -77,15 +81,74 @@ pub async fn upsert_unverified(
     .await
 }
 
-/// Marks the user verified; `false` if it already was.
-pub async fn mark_verified(db: &impl ConnectionTrait, id: Uuid) -> Result<bool, DbErr> {
+/// Verifies the pending account of `email` with the credentials of the attempt whose
+/// code was proven. `None` when there is no pending account (it was verified by then).
+pub async fn verify_with(
+    db: &impl ConnectionTrait,
+    email: &str,
+    password_hash: &str,
+    name: &str,
+) -> Result<Option<User>, DbErr> {
+    User::find_by_statement(stmt(
+        &format!(
+            "UPDATE users SET password_hash = $2, name = $3, is_verified = TRUE,
+                    token_version = token_version + 1, updated_at = now()
+             WHERE email = $1 AND NOT is_verified
+             RETURNING {USER_COLUMNS}"
+        ),
+        vec![email.into(), password_hash.into(), name.into()],
+    ))
+    .one(db)
+    .await
+}
+
+/// Sets a new password and bumps the token version (every older access token of the
+/// user stops working). Returns the updated user.
+pub async fn set_password(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    password_hash: &str,
+) -> Result<Option<User>, DbErr> {
+    User::find_by_statement(stmt(
+        &format!(
+            "UPDATE users SET password_hash = $2, token_version = token_version + 1,
+                    updated_at = now()
+             WHERE id = $1 RETURNING {USER_COLUMNS}"
+        ),
+        vec![id.into(), password_hash.into()],
+    ))
+    .one(db)
+    .await
+}
+
+/// The role and token version of user `id`, as sessions are checked against.
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct Authz {
+    /// `customer` or `admin`.
+    pub role: String,
+    /// The current token version.
+    pub token_version: i32,
+}
+
+/// The role and token version of user `id`.
+pub async fn authz(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<Authz>, DbErr> {
+    Authz::find_by_statement(stmt(
+        "SELECT role, token_version FROM users WHERE id = $1",
+        vec![id.into()],
+    ))
+    .one(db)
+    .await
+}
+
+/// Revokes every refresh token of user `id` (every session).
+pub async fn revoke_all_refresh(db: &impl ConnectionTrait, id: Uuid) -> Result<u64, DbErr> {
     let r = db
         .execute_raw(stmt(
-            "UPDATE users SET is_verified = TRUE, updated_at = now() WHERE id = $1 AND NOT is_verified",
+            "UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL",
             vec![id.into()],
         ))
         .await?;
-    Ok(r.rows_affected() == 1)
+    Ok(r.rows_affected())
 }
 
 /// Replaces the password hash (cost upgrade).
@@ -117,6 +180,8 @@ pub struct RefreshToken {
     pub used_at: Option<DateTime<Utc>>,
     /// Set when the family was revoked.
     pub revoked_at: Option<DateTime<Utc>>,
+    /// When the session (the family's first login) began.
+    pub session_started_at: DateTime<Utc>,
 }
 
 /// Stores a refresh token by its SHA-256.
@@ -126,16 +191,18 @@ pub async fn insert_refresh(
     family_id: Uuid,
     token_hash: Vec<u8>,
     expires_at: DateTime<Utc>,
+    session_started_at: DateTime<Utc>,
 ) -> Result<(), DbErr> {
     db.execute_raw(stmt(
-        "INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at)
-         VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at, session_started_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
         vec![
             Uuid::now_v7().into(),
             user_id.into(),
             family_id.into(),
             token_hash.into(),
             expires_at.into(),
+            session_started_at.into(),
         ],
     ))
     .await?;
@@ -148,7 +215,7 @@ pub async fn refresh_for_update(
     token_hash: Vec<u8>,
 ) -> Result<Option<RefreshToken>, DbErr> {
     RefreshToken::find_by_statement(stmt(
-        "SELECT id, user_id, family_id, expires_at, used_at, revoked_at
+        "SELECT id, user_id, family_id, expires_at, used_at, revoked_at, session_started_at
          FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE",
         vec![token_hash.into()],
     ))

@@ -145,6 +145,9 @@ pub const MAX_DESCRIPTION: usize = 5000;
 pub const MAX_PRICE_CENTS: i64 = 100_000_000;
 /// Highest stock accepted.
 pub const MAX_STOCK: i64 = 1_000_000;
+/// The most stock a product can reach by adjustments (the database's `CHECK` too):
+/// far inside `INTEGER`, so no sum of adjustments overflows.
+pub const MAX_STOCK_LEVEL: i64 = 1_000_000_000;
 
 /// A validated new product.
 #[derive(Debug, Clone)]
@@ -209,11 +212,27 @@ pub fn check_price(cents: i64) -> Result<i64, FieldError> {
     Ok(cents)
 }
 
-/// Validates a currency code.
+/// The active ISO 4217 alphabetic codes (`money-iso4217.txt`, one per line).
+static ISO_4217: std::sync::LazyLock<std::collections::HashSet<&'static str>> =
+    std::sync::LazyLock::new(|| {
+        include_str!("../money-iso4217.txt")
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.len() == 3)
+            .collect()
+    });
+
+/// Validates a currency code: one of the active ISO 4217 codes.
 pub fn check_currency(raw: &str) -> Result<String, FieldError> {
     let c = raw.trim().to_ascii_uppercase();
-    if c.len() != 3 || !c.bytes().all(|b| b.is_ascii_uppercase()) {
-        return Err(("currency", "must be a 3-letter ISO 4217 code".into()));
+    if c.len() != 3 || !ISO_4217.contains(c.as_str()) {
+        return Err((
+            "currency",
+            format!(
+                "`{}` is not an ISO 4217 currency code",
+                raw.trim().chars().take(8).collect::<String>()
+            ),
+        ));
     }
     Ok(c)
 }

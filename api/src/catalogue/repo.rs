@@ -166,11 +166,18 @@ pub async fn list(
     Ok((with_images(db, rows).await?, total))
 }
 
-/// Every active product (the seed's `all_products`), newest first.
+/// The most products an unpaged list (the legacy listing, `with-images`, the admin
+/// products stat) holds: the newest ones. Larger catalogues page with
+/// `GET /api/products`.
+pub const MAX_UNPAGED: u64 = 1000;
+
+/// Every active product (the seed's `all_products`), newest first (at most
+/// [`MAX_UNPAGED`]).
 pub async fn all_active(db: &impl ConnectionTrait) -> Result<Vec<ProductView>, DbErr> {
     let rows = ProductRow::find_by_statement(stmt(
         &format!(
-            "SELECT {COLUMNS} FROM products WHERE status = 'active' ORDER BY created_at DESC, id"
+            "SELECT {COLUMNS} FROM products WHERE status = 'active' ORDER BY created_at DESC, id
+             LIMIT {MAX_UNPAGED}"
         ),
         vec![],
     ))
@@ -185,7 +192,7 @@ pub async fn with_images_only(db: &impl ConnectionTrait) -> Result<Vec<ProductVi
         &format!(
             "SELECT {COLUMNS} FROM products p WHERE status = 'active'
              AND EXISTS (SELECT 1 FROM product_images i WHERE i.product_id = p.id)
-             ORDER BY created_at DESC, id"
+             ORDER BY created_at DESC, id LIMIT {MAX_UNPAGED}"
         ),
         vec![],
     ))
@@ -388,7 +395,9 @@ pub async fn image(
     image: Uuid,
 ) -> Result<Option<ImageBytes>, DbErr> {
     ImageBytes::find_by_statement(stmt(
-        "SELECT content_type, bytes, sha256 FROM product_images WHERE id = $1 AND product_id = $2",
+        "SELECT i.content_type, i.bytes, i.sha256 FROM product_images i
+         JOIN products p ON p.id = i.product_id AND p.status = 'active'
+         WHERE i.id = $1 AND i.product_id = $2",
         vec![image.into(), product.into()],
     ))
     .one(db)
@@ -406,7 +415,9 @@ pub async fn image_etag(
         sha256: String,
     }
     Ok(Sha::find_by_statement(stmt(
-        "SELECT sha256 FROM product_images WHERE id = $1 AND product_id = $2",
+        "SELECT i.sha256 FROM product_images i
+         JOIN products p ON p.id = i.product_id AND p.status = 'active'
+         WHERE i.id = $1 AND i.product_id = $2",
         vec![image.into(), product.into()],
     ))
     .one(db)
@@ -550,6 +561,9 @@ pub enum StockChange {
     Missing,
     /// It would go below zero; the current stock.
     Insufficient(i32),
+    /// It would go above [`MAX_STOCK_LEVEL`](crate::catalogue::model::MAX_STOCK_LEVEL);
+    /// the current stock.
+    TooMuch(i32),
 }
 
 /// Adds `delta` to the stock (never below zero) and records the movement.
@@ -563,9 +577,13 @@ pub async fn adjust_stock(
     let row = ProductRow::find_by_statement(stmt(
         &format!(
             "UPDATE products SET stock = stock + $2, updated_at = now()
-             WHERE id = $1 AND stock + $2 >= 0 RETURNING {COLUMNS}"
+             WHERE id = $1 AND stock::int8 + $2 BETWEEN 0 AND $3 RETURNING {COLUMNS}"
         ),
-        vec![id.into(), delta.into()],
+        vec![
+            id.into(),
+            delta.into(),
+            crate::catalogue::model::MAX_STOCK_LEVEL.into(),
+        ],
     ))
     .one(db)
     .await?;
@@ -582,6 +600,7 @@ pub async fn adjust_stock(
             .one(db)
             .await?
             {
+                Some(s) if delta > 0 => StockChange::TooMuch(s.stock),
                 Some(s) => StockChange::Insufficient(s.stock),
                 None => StockChange::Missing,
             },

@@ -82,6 +82,7 @@ struct ProductState {
     name: String,
     stock: i32,
     status: String,
+    currency: String,
 }
 
 async fn product_state(
@@ -89,19 +90,19 @@ async fn product_state(
     product: Uuid,
 ) -> Result<Option<ProductState>, DbErr> {
     ProductState::find_by_statement(stmt(
-        "SELECT name, stock, status FROM products WHERE id = $1",
+        "SELECT name, stock, status, currency FROM products WHERE id = $1",
         vec![product.into()],
     ))
     .one(db)
     .await
 }
 
-/// Checks that `product` is on sale with `quantity` in stock now.
+/// Checks that `product` is on sale with `quantity` in stock now; returns its currency.
 async fn check_available(
     db: &impl ConnectionTrait,
     product: Uuid,
     quantity: i32,
-) -> Result<(), ApiError> {
+) -> Result<String, ApiError> {
     let Some(p) = product_state(db, product).await? else {
         return Err(ApiError::not_found("product"));
     };
@@ -121,7 +122,7 @@ async fn check_available(
         )
         .with_details(json!({ "products": [{ "product_id": product, "name": p.name, "requested": quantity, "available": p.stock }] })));
     }
-    Ok(())
+    Ok(p.currency)
 }
 
 /// Checks a requested quantity against the per-product limit.
@@ -153,7 +154,7 @@ pub async fn add(
     max: i32,
 ) -> Result<Uuid, ApiError> {
     let txn = db.begin().await?;
-    check_available(&txn, product, quantity).await?;
+    let currency = check_available(&txn, product, quantity).await?;
     #[derive(FromQueryResult)]
     struct Id {
         id: Uuid,
@@ -166,6 +167,30 @@ pub async fn add(
     .one(&txn)
     .await?
     .ok_or_else(|| ApiError::internal("cart upsert returned nothing"))?;
+    // The upsert above locks the cart row, so two adds to one cart are decided one
+    // after the other: a cart never ends up holding two currencies.
+    #[derive(FromQueryResult)]
+    struct Other {
+        currency: String,
+    }
+    if let Some(other) = Other::find_by_statement(stmt(
+        "SELECT p.currency FROM cart_items ci JOIN products p ON p.id = ci.product_id
+         WHERE ci.cart_id = $1 AND ci.product_id <> $2 AND p.currency <> $3 LIMIT 1",
+        vec![cart.id.into(), product.into(), currency.clone().into()],
+    ))
+    .one(&txn)
+    .await?
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "CART_CURRENCY_MISMATCH",
+            format!(
+                "this product is priced in {currency} and the cart holds products in {}; one order is paid in one currency",
+                other.currency
+            ),
+        )
+        .with_details(json!({ "product_id": product, "currency": currency, "cart_currency": other.currency })));
+    }
     #[derive(FromQueryResult)]
     struct Line {
         id: Uuid,

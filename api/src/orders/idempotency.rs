@@ -5,6 +5,12 @@
 //! response in the same commit as the order, so a replay can never disagree with what
 //! was written. The same key with another body is 422. A key left `in_progress` by a
 //! crashed instance may be taken over after [`STALE_AFTER_SECS`].
+//!
+//! Fencing: every claim (the first, or a takeover) writes a fresh `fence` token, and
+//! storing the answer requires it (`complete` updates only `in_progress` rows holding
+//! that fence). A request that lost its key to a takeover while it waited on a lock
+//! therefore cannot overwrite the answer of the one that took it: its `complete`
+//! fails, its transaction (and order) rolls back, and it answers 409.
 
 use poem::http::StatusCode;
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, FromQueryResult, Statement};
@@ -19,8 +25,8 @@ pub const STALE_AFTER_SECS: i64 = 60;
 
 /// What to do with a request carrying a key.
 pub enum Claim {
-    /// First request: go ahead.
-    Proceed,
+    /// This request holds the key: go ahead, and store the answer with this fence.
+    Proceed(Uuid),
     /// Already answered: replay this.
     Replay {
         /// Status.
@@ -33,6 +39,18 @@ pub enum Claim {
 /// The hash of a request body, to spot a key reused for another request.
 pub fn request_hash(body: &[u8]) -> String {
     hex::encode(Sha256::digest(body))
+}
+
+/// Validates a client key given as raw header bytes (a key outside printable ASCII is
+/// refused like any other bad key, never ignored).
+pub fn parse_key_bytes(raw: &[u8]) -> Result<String, ApiError> {
+    let text = std::str::from_utf8(raw).map_err(|_| {
+        ApiError::validation(
+            "Idempotency-Key",
+            "must be 1 to 255 printable ASCII characters",
+        )
+    })?;
+    parse_key(text)
 }
 
 /// Validates a client key.
@@ -64,14 +82,15 @@ pub async fn claim(
         vec![user.into(), key.into()],
     ))
     .await?;
+    let fence = Uuid::new_v4();
     let inserted = db
         .execute_raw(stmt(
-            "INSERT INTO idempotency_keys (user_id, key, request_hash) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-            vec![user.into(), key.into(), hash.into()],
+            "INSERT INTO idempotency_keys (user_id, key, request_hash, fence) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            vec![user.into(), key.into(), hash.into(), fence.into()],
         ))
         .await?;
     if inserted.rows_affected() == 1 {
-        return Ok(Claim::Proceed);
+        return Ok(Claim::Proceed(fence));
     }
     #[derive(FromQueryResult)]
     struct Row {
@@ -111,13 +130,19 @@ pub async fn claim(
         _ if row.age_secs > STALE_AFTER_SECS as f64 => {
             let taken = db
                 .execute_raw(stmt(
-                    "UPDATE idempotency_keys SET created_at = now() WHERE user_id = $1 AND key = $2 AND state = 'in_progress'
-                     AND created_at < now() - make_interval(secs => $3)",
-                    vec![user.into(), key.into(), (STALE_AFTER_SECS as f64).into()],
+                    "UPDATE idempotency_keys SET created_at = now(), fence = $4
+                     WHERE user_id = $1 AND key = $2 AND state = 'in_progress'
+                       AND created_at < now() - make_interval(secs => $3)",
+                    vec![
+                        user.into(),
+                        key.into(),
+                        (STALE_AFTER_SECS as f64).into(),
+                        fence.into(),
+                    ],
                 ))
                 .await?;
             if taken.rows_affected() == 1 {
-                Ok(Claim::Proceed)
+                Ok(Claim::Proceed(fence))
             } else {
                 Err(in_progress())
             }
@@ -135,33 +160,48 @@ fn in_progress() -> ApiError {
     .with_header(poem::http::header::RETRY_AFTER, "1")
 }
 
-/// Stores the response of the request that claimed `key` (call inside its transaction).
+/// Stores the response of the request that claimed `key` with `fence` (call inside its
+/// transaction). 409 when the key was taken over meanwhile: the caller's transaction
+/// must roll back, so nothing it wrote survives.
 pub async fn complete(
     db: &impl ConnectionTrait,
     user: Uuid,
     key: &str,
+    fence: Uuid,
     status: u16,
     body: &Value,
-) -> Result<(), DbErr> {
-    db.execute_raw(stmt(
-        "UPDATE idempotency_keys SET state = 'done', response_status = $3, response_body = $4
-         WHERE user_id = $1 AND key = $2",
-        vec![
-            user.into(),
-            key.into(),
-            i32::from(status).into(),
-            body.clone().into(),
-        ],
-    ))
-    .await?;
-    Ok(())
+) -> Result<(), ApiError> {
+    let stored = db
+        .execute_raw(stmt(
+            "UPDATE idempotency_keys SET state = 'done', response_status = $3, response_body = $4
+             WHERE user_id = $1 AND key = $2 AND state = 'in_progress' AND fence = $5",
+            vec![
+                user.into(),
+                key.into(),
+                i32::from(status).into(),
+                body.clone().into(),
+                fence.into(),
+            ],
+        ))
+        .await?;
+    if stored.rows_affected() == 1 {
+        Ok(())
+    } else {
+        Err(in_progress())
+    }
 }
 
-/// Forgets `key` (the request failed without a result worth replaying).
-pub async fn release(db: &impl ConnectionTrait, user: Uuid, key: &str) -> Result<(), DbErr> {
+/// Forgets `key` if this request (`fence`) still holds it (the request failed without
+/// a result worth replaying).
+pub async fn release(
+    db: &impl ConnectionTrait,
+    user: Uuid,
+    key: &str,
+    fence: Uuid,
+) -> Result<(), DbErr> {
     db.execute_raw(stmt(
-        "DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND state = 'in_progress'",
-        vec![user.into(), key.into()],
+        "DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND state = 'in_progress' AND fence = $3",
+        vec![user.into(), key.into(), fence.into()],
     ))
     .await?;
     Ok(())

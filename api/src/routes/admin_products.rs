@@ -381,8 +381,8 @@ impl AdminProductsApi {
         Ok(Archived::NoContent)
     }
 
-    /// Adjust the stock by `delta` (never below 0; 409 otherwise) and record the
-    /// movement in the inventory ledger. Admin only.
+    /// Adjust the stock by `delta` (never below 0: 409; never above 1,000,000,000:
+    /// 422 `STOCK_LIMIT`) and record the movement in the inventory ledger. Admin only.
     #[oai(
         path = "/:id/stock",
         method = "post",
@@ -423,6 +423,20 @@ impl AdminProductsApi {
                 format!("only {stock} in stock; stock cannot go below zero"),
             )
             .with_details(json!({ "product_id": id.0, "available": stock }))),
+            StockChange::TooMuch(stock) => Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "STOCK_LIMIT",
+                format!(
+                    "stock is {stock}; it cannot go above {}",
+                    crate::catalogue::model::MAX_STOCK_LEVEL
+                ),
+            )
+            .with_details(json!({
+                "field": "delta",
+                "product_id": id.0,
+                "stock": stock,
+                "max": crate::catalogue::model::MAX_STOCK_LEVEL,
+            }))),
         }
     }
 }

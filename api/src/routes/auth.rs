@@ -11,7 +11,7 @@ use crate::{
     auth::{
         client_ip::client_ip,
         extract::BearerAuth,
-        service::{IssuedTokens, Registration},
+        service::{IssuedTokens, Proof, Registered, Registration},
         users,
     },
     domain::{Email, NewPassword, OtpCode, PersonName},
@@ -26,7 +26,8 @@ use crate::{
 pub struct RegisterRequest {
     /// E-mail address; the code is sent there.
     pub email: String,
-    /// 8 characters to 72 bytes.
+    /// At least 10 characters (`PASSWORD_MIN_LENGTH`), at most 72 bytes, not only
+    /// whitespace, not one of the 10,000 most common passwords.
     pub password: String,
     /// Display name, 1 to 100 characters.
     pub name: String,
@@ -37,6 +38,9 @@ pub struct RegisterRequest {
 pub struct VerifyOtpRequest {
     /// The address the code was sent to.
     pub email: String,
+    /// The `registration_token` the registration answered: the code is checked
+    /// against that registration only, and only its password is applied.
+    pub registration_token: String,
     /// The 6-digit code.
     pub otp: String,
 }
@@ -46,6 +50,35 @@ pub struct VerifyOtpRequest {
 pub struct ResendOtpRequest {
     /// The address of the pending account.
     pub email: String,
+    /// The `registration_token` of the registration to send a new code for.
+    pub registration_token: String,
+}
+
+/// `POST /api/auth/password/forgot`.
+#[derive(Debug, Object)]
+pub struct ForgotPasswordRequest {
+    /// The account's address; a reset code is mailed there if it has one.
+    pub email: String,
+}
+
+/// `POST /api/auth/password/reset`.
+#[derive(Debug, Object)]
+pub struct ResetPasswordRequest {
+    /// The account's address.
+    pub email: String,
+    /// The 6-digit reset code from the e-mail.
+    pub otp: String,
+    /// The new password (the same rules as at registration).
+    pub new_password: String,
+}
+
+/// `POST /api/auth/password/change`.
+#[derive(Debug, Object)]
+pub struct ChangePasswordRequest {
+    /// The password in use now.
+    pub current_password: String,
+    /// The new password (the same rules as at registration).
+    pub new_password: String,
 }
 
 /// `POST /api/auth/login`.
@@ -126,12 +159,49 @@ pub struct CodeSent {
     pub otp_expires_in_seconds: u64,
 }
 
+/// A registration was taken (the same answer whether or not the address is taken).
+#[derive(Debug, Object)]
+pub struct RegistrationStarted {
+    /// The address, normalized.
+    pub email: String,
+    /// Always `pending_verification`.
+    pub status: String,
+    /// Seconds the code stays valid.
+    pub otp_expires_in_seconds: u64,
+    /// Proof of this registration: send it with the code to `verify-otp` (and to
+    /// `resend-otp`). Keep it in the client that registered.
+    pub registration_token: String,
+}
+
+/// 202 for registration.
+#[derive(ApiResponse)]
+pub enum RegisterAccepted {
+    /// A code bound to this registration is on its way if the address can be registered.
+    #[oai(status = 202)]
+    Accepted(Json<Envelope<RegistrationStarted>>),
+}
+
 /// 202 for code requests.
 #[derive(ApiResponse)]
 pub enum Accepted {
     /// A code is on its way if the address has a pending account.
     #[oai(status = 202)]
     Accepted(Json<Envelope<CodeSent>>),
+}
+
+/// What a password reset answers.
+#[derive(Debug, Object)]
+pub struct PasswordReset {
+    /// Always `password_reset`.
+    pub status: String,
+}
+
+/// 202 for a reset request.
+#[derive(ApiResponse)]
+pub enum ResetRequested {
+    /// A reset code is on its way if the address has an account.
+    #[oai(status = 202)]
+    Accepted(Json<Envelope<PasswordReset>>),
 }
 
 /// 204 for logout.
@@ -161,17 +231,17 @@ fn code_sent(state: &SharedState, email: &Email) -> Accepted {
 }
 
 /// Registration from raw fields, shared by the canonical and the legacy route:
-/// validates them and registers; returns the normalized address.
+/// validates them and registers.
 pub(super) async fn register(
     state: &SharedState,
     req: &Request,
     email: &str,
     name: &str,
     password: &str,
-) -> Result<Email, ApiError> {
+) -> Result<Registered, ApiError> {
     let email = Email::parse("email", email)?;
     let name = PersonName::parse("name", name)?;
-    let password = NewPassword::parse("password", password)?;
+    let password = NewPassword::parse("password", password, &state.auth.policy())?;
     let ip = client_ip(req, &state.auth.settings.trusted_proxies);
     let mut redis = state.redis.clone();
     state
@@ -187,23 +257,33 @@ pub(super) async fn register(
             ip,
             request_id(req),
         )
-        .await?;
-    Ok(email)
+        .await
 }
 
-/// Code verification from raw fields, shared by the canonical and the legacy route.
+/// Code verification from raw fields, shared by the canonical route (with the
+/// registration's token) and the legacy route (without).
 pub(super) async fn verify_otp(
     state: &SharedState,
     req: &Request,
     email: &str,
+    proof: Proof<'_>,
     otp: &str,
 ) -> Result<IssuedTokens, ApiError> {
     let email = Email::parse("email", email)?;
     let code = OtpCode::parse("otp", otp)?;
+    let ip = client_ip(req, &state.auth.settings.trusted_proxies);
     let mut redis = state.redis.clone();
     state
         .auth
-        .verify_otp(&state.db, &mut redis, email, code, request_id(req))
+        .verify_otp(
+            &state.db,
+            &mut redis,
+            email,
+            proof,
+            code,
+            ip,
+            request_id(req),
+        )
         .await
 }
 
@@ -228,21 +308,33 @@ pub(super) async fn login(
 
 #[OpenApi(prefix_path = "/api/auth", tag = "ApiTags::Auth")]
 impl AuthApi {
-    /// Register: creates an account awaiting verification and e-mails a 6-digit code.
-    /// The answer is the same whether or not the address is taken.
+    /// Register: e-mails a 6-digit code bound to this registration, whose
+    /// `registration_token` the answer carries. The answer is the same whether the
+    /// address is new, pending or taken. 400 `VALIDATION_ERROR` names the password
+    /// rule broken; 429 with `Retry-After` for the cooldown and the hourly caps.
     #[oai(path = "/register", method = "post", operation_id = "auth_register")]
     async fn register(
         &self,
         state: Data<&SharedState>,
         req: &Request,
         body: JsonBody<RegisterRequest>,
-    ) -> Result<Accepted, ApiError> {
-        let email = register(&state, req, &body.email, &body.name, &body.password).await?;
-        Ok(code_sent(&state, &email))
+    ) -> Result<RegisterAccepted, ApiError> {
+        let registered = register(&state, req, &body.email, &body.name, &body.password).await?;
+        Ok(RegisterAccepted::Accepted(Json(Envelope::new(
+            RegistrationStarted {
+                email: registered.email.as_str().to_owned(),
+                status: "pending_verification".into(),
+                otp_expires_in_seconds: state.auth.settings.otp_ttl.as_secs(),
+                registration_token: registered.registration_token,
+            },
+            "if the address can be registered, a 6-digit code is on its way",
+        ))))
     }
 
-    /// Verify the e-mailed code: the account is verified and signed in.
-    /// 401 `OTP_INVALID` for a wrong code (5 tries), 400 `OTP_NOT_FOUND` when no code is pending.
+    /// Verify the e-mailed code with the registration's token: the account is
+    /// verified with the password chosen at that registration, and signed in.
+    /// 401 `OTP_INVALID` for a wrong code (5 tries), 400 `OTP_NOT_FOUND` when no code
+    /// is pending for that registration; 429 after too many wrong codes from one address.
     #[oai(
         path = "/verify-otp",
         method = "post",
@@ -254,12 +346,13 @@ impl AuthApi {
         req: &Request,
         body: JsonBody<VerifyOtpRequest>,
     ) -> Result<Json<Envelope<TokenResponse>>, ApiError> {
-        let tokens = verify_otp(&state, req, &body.email, &body.otp).await?;
+        let proof = Proof::Attempt(body.registration_token.trim());
+        let tokens = verify_otp(&state, req, &body.email, proof, &body.otp).await?;
         Ok(Json(Envelope::new(tokens.into(), "e-mail verified")))
     }
 
-    /// Send a new code to a pending account (cooldown and hourly caps apply: 429 with
-    /// `Retry-After`).
+    /// Send a new code for a pending registration (cooldown and hourly caps apply: 429
+    /// with `Retry-After`).
     #[oai(
         path = "/resend-otp",
         method = "post",
@@ -276,9 +369,115 @@ impl AuthApi {
         let mut redis = state.redis.clone();
         state
             .auth
-            .resend(&state.db, &mut redis, email.clone(), ip, request_id(req))
+            .resend(
+                &state.db,
+                &mut redis,
+                email.clone(),
+                body.registration_token.trim(),
+                ip,
+                request_id(req),
+            )
             .await?;
         Ok(code_sent(&state, &email))
+    }
+
+    /// Forgotten password: mails a reset code if the address has an account (the same
+    /// answer either way; the limits of every code apply: 429 with `Retry-After`).
+    #[oai(
+        path = "/password/forgot",
+        method = "post",
+        operation_id = "auth_password_forgot"
+    )]
+    async fn password_forgot(
+        &self,
+        state: Data<&SharedState>,
+        req: &Request,
+        body: JsonBody<ForgotPasswordRequest>,
+    ) -> Result<ResetRequested, ApiError> {
+        let email = Email::parse("email", &body.email)?;
+        let ip = client_ip(req, &state.auth.settings.trusted_proxies);
+        let mut redis = state.redis.clone();
+        state
+            .auth
+            .forgot_password(&state.db, &mut redis, email, ip, request_id(req))
+            .await?;
+        Ok(ResetRequested::Accepted(Json(Envelope::new(
+            PasswordReset {
+                status: "reset_code_sent".into(),
+            },
+            "if the address has an account, a reset code is on its way",
+        ))))
+    }
+
+    /// Reset the password with the mailed code. Every session of the account ends on
+    /// every instance; log in with the new password. 401 `OTP_INVALID`, 400
+    /// `OTP_NOT_FOUND`, 400 `VALIDATION_ERROR` naming the password rule broken.
+    #[oai(
+        path = "/password/reset",
+        method = "post",
+        operation_id = "auth_password_reset"
+    )]
+    async fn password_reset(
+        &self,
+        state: Data<&SharedState>,
+        req: &Request,
+        body: JsonBody<ResetPasswordRequest>,
+    ) -> Result<Json<Envelope<PasswordReset>>, ApiError> {
+        let email = Email::parse("email", &body.email)?;
+        let code = OtpCode::parse("otp", &body.otp)?;
+        let new_password =
+            NewPassword::parse("new_password", &body.new_password, &state.auth.policy())?;
+        let ip = client_ip(req, &state.auth.settings.trusted_proxies);
+        let mut redis = state.redis.clone();
+        state
+            .auth
+            .reset_password(&state.db, &mut redis, email, code, new_password, ip)
+            .await?;
+        Ok(Json(Envelope::new(
+            PasswordReset {
+                status: "password_reset".into(),
+            },
+            "password reset; every session was ended, log in with the new password",
+        )))
+    }
+
+    /// Change the password of the signed-in user. Every session of the account ends
+    /// on every instance; the answer carries a new session for this client. 401
+    /// `INVALID_CREDENTIALS` for a wrong current password.
+    #[oai(
+        path = "/password/change",
+        method = "post",
+        operation_id = "auth_password_change"
+    )]
+    async fn password_change(
+        &self,
+        state: Data<&SharedState>,
+        req: &Request,
+        auth: BearerAuth,
+        body: JsonBody<ChangePasswordRequest>,
+    ) -> Result<Json<Envelope<TokenResponse>>, ApiError> {
+        let ChangePasswordRequest {
+            current_password,
+            new_password,
+        } = body.0;
+        let new_password = NewPassword::parse("new_password", &new_password, &state.auth.policy())?;
+        let ip = client_ip(req, &state.auth.settings.trusted_proxies);
+        let mut redis = state.redis.clone();
+        let tokens = state
+            .auth
+            .change_password(
+                &state.db,
+                &mut redis,
+                &auth.0,
+                current_password,
+                new_password,
+                ip,
+            )
+            .await?;
+        Ok(Json(Envelope::new(
+            tokens.into(),
+            "password changed; every other session was ended",
+        )))
     }
 
     /// Log in with e-mail and password. 401 `INVALID_CREDENTIALS`; 403

@@ -1,8 +1,12 @@
 //! `GET /health/live` and `GET /health/ready`.
 //!
-//! Readiness checks every dependency an instance needs to serve (PostgreSQL, Redis,
-//! the Kafka broker) and answers 503 naming the ones that failed, or while the
-//! instance drains before shutdown, so the balancer sends it nothing new.
+//! Readiness checks what an instance needs to serve requests, PostgreSQL and Redis,
+//! and answers 503 naming the ones that are down, or while the instance drains before
+//! shutdown, so the balancer sends it nothing new. Kafka is reported beside them (the
+//! `kafka` field, and `shop_kafka_reachable`) but never makes an instance unready: the
+//! outbox exists so that a broker outage delays e-mails and touches no request, and
+//! an orchestrator acting on readiness would otherwise take every instance out.
+//! Public bodies say only `ok` or `down`; why a check failed goes to the log.
 
 use std::{sync::atomic::Ordering, time::Duration};
 
@@ -33,14 +37,14 @@ pub struct Readiness {
     pub checks: Checks,
 }
 
-/// One result per dependency: `ok` or the reason it failed.
+/// One result per dependency: `ok` or `down`.
 #[derive(Debug, Object, serde::Serialize)]
 pub struct Checks {
-    /// PostgreSQL.
+    /// PostgreSQL (needed to be ready).
     pub postgres: String,
-    /// Redis.
+    /// Redis (needed to be ready).
     pub redis: String,
-    /// The Kafka broker.
+    /// The Kafka broker: reported only; while it is down, events wait in the outbox.
     pub kafka: String,
 }
 
@@ -60,8 +64,9 @@ impl HealthApi {
         )))
     }
 
-    /// Readiness: PostgreSQL, Redis and Kafka answer and the instance is not draining.
-    /// 503 `NOT_READY` names what failed in `details.checks`.
+    /// Readiness: PostgreSQL and Redis answer and the instance is not draining; the
+    /// Kafka broker is reported in `checks.kafka` without deciding readiness.
+    /// 503 `NOT_READY` names what is down in `details.failed`.
     #[oai(path = "/health/ready", method = "get", operation_id = "health_ready")]
     async fn ready(
         &self,
@@ -72,21 +77,18 @@ impl HealthApi {
             check_redis(&state),
             check_kafka(&state)
         );
+        state.kafka_reachable.set(i64::from(kafka.is_ok()));
         let checks = Checks {
-            postgres: verdict(postgres),
-            redis: verdict(redis),
-            kafka: verdict(kafka),
+            postgres: verdict("postgres", postgres),
+            redis: verdict("redis", redis),
+            kafka: verdict("kafka", kafka),
         };
         let draining = state.draining.load(Ordering::Relaxed);
-        let failed: Vec<&str> = [
-            ("postgres", &checks.postgres),
-            ("redis", &checks.redis),
-            ("kafka", &checks.kafka),
-        ]
-        .into_iter()
-        .filter(|(_, v)| v.as_str() != "ok")
-        .map(|(name, _)| name)
-        .collect();
+        let failed: Vec<&str> = [("postgres", &checks.postgres), ("redis", &checks.redis)]
+            .into_iter()
+            .filter(|(_, v)| v.as_str() != "ok")
+            .map(|(name, _)| name)
+            .collect();
         if draining || !failed.is_empty() {
             let message = if draining {
                 "instance is draining before shutdown".to_owned()
@@ -110,10 +112,13 @@ impl HealthApi {
     }
 }
 
-fn verdict(result: Result<(), String>) -> String {
+fn verdict(dependency: &str, result: Result<(), String>) -> String {
     match result {
         Ok(()) => "ok".into(),
-        Err(reason) => reason,
+        Err(reason) => {
+            tracing::warn!(dependency, reason = %reason, "dependency check failed");
+            "down".into()
+        }
     }
 }
 

@@ -44,7 +44,7 @@ pub struct LegacyRegisterRequest {
     pub name: String,
     /// E-mail address; the code is sent there.
     pub email: String,
-    /// 8 characters to 72 bytes.
+    /// The same rules as `POST /api/auth/register`.
     pub password: String,
     /// Accepted for compatibility and not stored.
     pub phone: Option<String>,
@@ -336,7 +336,9 @@ impl LegacyApi {
         req: &Request,
         body: JsonBody<LegacyRegisterRequest>,
     ) -> Result<Registered, ApiError> {
-        let email = auth::register(&state, req, &body.email, &body.name, &body.password).await?;
+        let email = auth::register(&state, req, &body.email, &body.name, &body.password)
+            .await?
+            .email;
         Ok(Registered::Created(Json(LegacyRegistered {
             message: "registered; a verification code is on its way by e-mail".into(),
             user: LegacyUserRef {
@@ -347,7 +349,10 @@ impl LegacyApi {
     }
 
     /// Verify the e-mailed code (old route): 200 with `token: "Bearer <jwt>"`. Wrong
-    /// code 401, no pending code 400. Use `POST /api/auth/verify-otp`.
+    /// code 401, no pending code 400. Weaker than `POST /api/auth/verify-otp`, which
+    /// names its registration: when someone else also registered the address, the
+    /// inbox owner is verified and signed in but no password is applied (set one with
+    /// `POST /api/auth/password/forgot`), so no stranger's password is ever active.
     #[oai(
         path = "/api/verify-otp",
         method = "post",
@@ -360,7 +365,14 @@ impl LegacyApi {
         req: &Request,
         body: JsonBody<LegacyVerifyRequest>,
     ) -> Result<Json<LegacySession>, ApiError> {
-        let tokens = auth::verify_otp(&state, req, &body.email, &body.otp).await?;
+        let tokens = auth::verify_otp(
+            &state,
+            req,
+            &body.email,
+            crate::auth::service::Proof::CodeOnly,
+            &body.otp,
+        )
+        .await?;
         Ok(Json(LegacySession::new("e-mail verified", tokens)))
     }
 
@@ -642,8 +654,9 @@ impl LegacyApi {
         Ok(total(stats(&state).await?.products.total))
     }
 
-    /// Revenue of all orders that are not cancelled, in currency units (old route).
-    /// Admin only.
+    /// Revenue of all orders that are not cancelled, in currency units (old route):
+    /// in the shop's main currency (the one with the most orders), never a sum across
+    /// currencies. Admin only.
     #[oai(
         path = "/stats/revenue",
         method = "get",
@@ -656,7 +669,7 @@ impl LegacyApi {
         _admin: AdminAuth,
     ) -> Result<Json<LegacyAmount>, ApiError> {
         Ok(Json(LegacyAmount {
-            total: units(stats(&state).await?.revenue.total_cents),
+            total: units(stats(&state).await?.revenue.main_total_cents()),
         }))
     }
 

@@ -102,15 +102,19 @@ impl OrdersApi {
         }
         // The request, canonically: two requests differ if their notes differ.
         let raw = serde_json::to_vec(&note).unwrap_or_default();
-        let key = idempotency_key
-            .0
-            .as_deref()
-            .map(idempotency::parse_key)
+        // Read raw: a key poem cannot read as text (non-ASCII) must be refused, not
+        // taken for no key at all.
+        let _ = idempotency_key;
+        let key = req
+            .headers()
+            .get("idempotency-key")
+            .map(|v| idempotency::parse_key_bytes(v.as_bytes()))
             .transpose()?;
+        let mut claim = None;
         if let Some(key) = &key {
             match idempotency::claim(&state.db, user, key, &idempotency::request_hash(&raw)).await?
             {
-                Claim::Proceed => {}
+                Claim::Proceed(fence) => claim = Some((key.clone(), fence)),
                 Claim::Replay { status, body } => {
                     if status == 201 {
                         let envelope: Envelope<OrderView> =
@@ -122,16 +126,23 @@ impl OrdersApi {
                 }
             }
         }
-        let result = place_order(&state, user, req, key.as_deref(), note.as_deref()).await;
-        if let (Err(e), Some(key)) = (&result, &key) {
+        let result = place_order(&state, user, req, claim.as_ref(), note.as_deref()).await;
+        if let (Err(e), Some((key, fence))) = (&result, &claim) {
             if STORED_REFUSALS.contains(&e.code) {
                 // An answer, not an accident: a retry with this key gets it again,
                 // even if stock came back meanwhile.
-                idempotency::complete(&state.db, user, key, e.status.as_u16(), &e.body_json())
-                    .await?;
+                idempotency::complete(
+                    &state.db,
+                    user,
+                    key,
+                    *fence,
+                    e.status.as_u16(),
+                    &e.body_json(),
+                )
+                .await?;
             } else {
                 // Nothing was written and nothing was decided: the client may retry.
-                idempotency::release(&state.db, user, key).await?;
+                idempotency::release(&state.db, user, key, *fence).await?;
             }
         }
         let order = result?;
@@ -191,12 +202,13 @@ impl OrdersApi {
     }
 }
 
-/// Runs the order transaction; with a key, its response is stored in the same commit.
+/// Runs the order transaction; with a claimed key (and its fence), its response is
+/// stored in the same commit, or nothing is committed when the key was taken over.
 pub async fn place_order(
     state: &SharedState,
     user: Uuid,
     req: &Request,
-    key: Option<&str>,
+    claim: Option<&(String, Uuid)>,
     note: Option<&str>,
 ) -> Result<OrderView, ApiError> {
     let buyer = users::by_id(&state.db, user)
@@ -211,11 +223,11 @@ pub async fn place_order(
         req.data::<RequestId>().map(|r| r.0.clone()),
     )
     .await?;
-    if let Some(key) = key {
+    if let Some((key, fence)) = claim {
         let body =
             poem_openapi::types::ToJSON::to_json(&Envelope::new(order.clone(), "order placed"))
                 .unwrap_or_default();
-        idempotency::complete(&txn, user, key, 201, &body).await?;
+        idempotency::complete(&txn, user, key, *fence, 201, &body).await?;
     }
     txn.commit().await?;
     tracing::info!(order_id = %order.id, total_cents = order.total_cents, "order placed");

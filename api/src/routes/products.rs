@@ -27,6 +27,13 @@ use crate::{
 
 /// Largest page.
 pub const MAX_PAGE_SIZE: u64 = 100;
+/// Deepest item a listing reaches (`page × page_size`): deeper offsets make
+/// PostgreSQL read and throw away that many rows; narrow the listing with filters.
+pub const MAX_LISTING_DEPTH: u64 = 10_000;
+/// Only the first pages of unsearched listings are cached: their key space is closed
+/// (categories, stock filter, sort, page size), so clients cannot fill Redis at will.
+/// Searches (`q`) and price filters take any value and are read from PostgreSQL.
+pub const MAX_CACHED_PAGE: u64 = 5;
 
 /// Number of products.
 #[derive(Debug, Object)]
@@ -183,7 +190,7 @@ impl ProductsApi {
     async fn list(
         &self,
         state: Data<&SharedState>,
-        /// 1-based page (default 1).
+        /// 1-based page (default 1); `page × page_size` at most 10,000 (422 beyond).
         page: Query<Option<u64>>,
         /// Items per page, 1 to 100 (default 20).
         page_size: Query<Option<u64>>,
@@ -201,8 +208,8 @@ impl ProductsApi {
         sort: Query<Option<Sort>>,
     ) -> Result<ListResponse, ApiError> {
         let page = page.0.unwrap_or(1);
-        if page == 0 || page > 100_000 {
-            return Err(ApiError::validation("page", "must be between 1 and 100000"));
+        if page == 0 {
+            return Err(ApiError::validation("page", "must be at least 1"));
         }
         let page_size = page_size.0.unwrap_or(20);
         if !(1..=MAX_PAGE_SIZE).contains(&page_size) {
@@ -210,6 +217,19 @@ impl ProductsApi {
                 "page_size",
                 format!("must be between 1 and {MAX_PAGE_SIZE}"),
             ));
+        }
+        if page.saturating_mul(page_size) > MAX_LISTING_DEPTH {
+            return Err(ApiError::new(
+                poem::http::StatusCode::UNPROCESSABLE_ENTITY,
+                "PAGE_TOO_DEEP",
+                format!(
+                    "page × page_size may be at most {MAX_LISTING_DEPTH}; narrow the listing with category, price or q instead"
+                ),
+            )
+            .with_details(serde_json::json!({
+                "field": "page",
+                "max_depth": MAX_LISTING_DEPTH,
+            })));
         }
         for (field, v) in [
             ("min_price_cents", min_price_cents.0),
@@ -227,7 +247,16 @@ impl ProductsApi {
                 "must not exceed max_price_cents",
             ));
         }
-        let q = q.0.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty());
+        // Search is case-insensitive and word spacing does not matter: one key per
+        // meaning, not per spelling.
+        let q =
+            q.0.map(|q| {
+                q.split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .to_lowercase()
+            })
+            .filter(|q| !q.is_empty());
         if q.as_ref()
             .is_some_and(|q| q.chars().count() > 100 || q.chars().any(char::is_control))
         {
@@ -246,23 +275,30 @@ impl ProductsApi {
             q,
             sort: sort.0.unwrap_or(Sort::Newest),
         };
+        let cacheable = page <= MAX_CACHED_PAGE
+            && query.q.is_none()
+            && query.min_price_cents.is_none()
+            && query.max_price_cents.is_none();
         let key = cache::listing_key(&query);
         let db = state.db.clone();
+        let load = || async move {
+            let (items, total) = repo::list(&db, &query).await?;
+            let pagination = Pagination {
+                page,
+                page_size,
+                total,
+            };
+            Ok(JsonBytes::encode(&Envelope::paged(
+                items, "products", pagination,
+            )))
+        };
         // The whole body is cached: a hit sends the stored bytes.
-        let (body, outcome) = state
-            .catalogue
-            .get_or_load_json(&key, || async move {
-                let (items, total) = repo::list(&db, &query).await?;
-                let pagination = Pagination {
-                    page,
-                    page_size,
-                    total,
-                };
-                Ok(JsonBytes::encode(&Envelope::paged(
-                    items, "products", pagination,
-                )))
-            })
-            .await?;
+        let (body, outcome) = if cacheable {
+            state.catalogue.get_or_load_json(&key, load).await?
+        } else {
+            let bytes: Vec<u8> = load().await?;
+            (bytes.into(), cache::CacheOutcome::Bypass)
+        };
         Ok(ListResponse::Ok(
             JsonBytes::new(body),
             outcome.as_str().to_owned(),

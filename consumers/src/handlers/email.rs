@@ -6,7 +6,7 @@
 use anyhow::anyhow;
 use api::{
     configuration::SealKey,
-    events::{AccountOtp, AccountWelcome, Event, EventEnvelope, OrderPlaced},
+    events::{AccountOtp, AccountWelcome, Event, EventEnvelope, OTP_PURPOSE_RESET, OrderPlaced},
     money::format_cents,
     seal,
 };
@@ -60,35 +60,48 @@ pub fn confirmation_body(order: &OrderPlaced) -> String {
 impl Handler for EmailHandler {
     async fn handle(&self, event: &EventEnvelope) -> Result<(), HandleError> {
         match event.event_type.as_str() {
+            // Account mails never echo what a registrant typed (their display name):
+            // they go to an address a stranger may have typed, and must not become a
+            // channel for the stranger's text or links.
             AccountOtp::TYPE => {
                 let otp = decode::<AccountOtp>(event)?.payload;
                 let code = seal::open(&self.seal_key, &otp.sealed_code)
                     .map_err(|e| HandleError::Permanent(e.into()))?;
-                let body = format!(
-                    "Hello {},\n\nYour verification code is {code}.\n\nIt is valid for {} minutes and can be used once.\nIf you did not ask for it, ignore this e-mail.\n",
-                    otp.name, otp.expires_in_minutes
-                );
+                let (subject, body) = if otp.purpose == OTP_PURPOSE_RESET {
+                    (
+                        "Your password reset code",
+                        format!(
+                            "Hello,\n\nYour password reset code is {code}.\n\nIt is valid for {} minutes and can be used once.\nIf you did not ask for it, ignore this e-mail: your password stays as it is.\n",
+                            otp.expires_in_minutes
+                        ),
+                    )
+                } else {
+                    (
+                        "Your verification code",
+                        format!(
+                            "Hello,\n\nYour verification code is {code}.\n\nIt is valid for {} minutes and can be used once.\nIf you did not ask for it, ignore this e-mail.\n",
+                            otp.expires_in_minutes
+                        ),
+                    )
+                };
                 self.mailer
                     .send(
                         event.event_id,
                         "otp",
-                        &[(otp.email, otp.name)],
-                        "Your verification code",
+                        &[(otp.email, String::new())],
+                        subject,
                         body,
                     )
                     .await
             }
             AccountWelcome::TYPE => {
                 let w = decode::<AccountWelcome>(event)?.payload;
-                let body = format!(
-                    "Hello {},\n\nYour e-mail is verified: welcome to the shop.\n",
-                    w.name
-                );
+                let body = "Hello,\n\nYour e-mail is verified: welcome to the shop.\n".to_owned();
                 self.mailer
                     .send(
                         event.event_id,
                         "welcome",
-                        &[(w.email, w.name)],
+                        &[(w.email, String::new())],
                         "Welcome to the shop",
                         body,
                     )
