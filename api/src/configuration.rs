@@ -139,6 +139,8 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// Lifetime of catalogue cache entries (plus up to 25% jitter).
     pub catalogue_cache_ttl: Duration,
+    /// Listings stored per minute over every instance (bounds the cache's size).
+    pub catalogue_listing_stores_per_minute: u64,
     /// Most units of one product in one cart.
     pub max_quantity_per_product: i32,
     /// Key sealing secrets carried inside events (the OTP code), shared with the
@@ -307,6 +309,10 @@ impl Settings {
             shutdown_drain: Duration::from_millis(optional("SHUTDOWN_DRAIN_MS", 1000)?),
             auth: AuthSettings::from_env()?,
             catalogue_cache_ttl: Duration::from_secs(optional("CATALOGUE_CACHE_TTL_SECONDS", 60)?),
+            catalogue_listing_stores_per_minute: optional(
+                "CATALOGUE_LISTING_STORES_PER_MINUTE",
+                2000,
+            )?,
             max_quantity_per_product: optional("MAX_QUANTITY_PER_PRODUCT", 10)?,
             event_seal_key: SealKey::from_env()?,
         })

@@ -111,7 +111,12 @@ impl Application {
         let redis = redis(&settings.redis_url)?;
         let producer = kafka::producer(&settings.kafka_brokers)?;
         let metrics = Metrics::new(&settings.instance_id)?;
-        let catalogue = CatalogueCache::new(redis.clone(), settings.catalogue_cache_ttl, &metrics)?;
+        let catalogue = CatalogueCache::new(
+            redis.clone(),
+            settings.catalogue_cache_ttl,
+            settings.catalogue_listing_stores_per_minute,
+            &metrics,
+        )?;
         let kafka_reachable = prometheus::IntGauge::new(
             "kafka_reachable",
             "1 when the last readiness check reached the Kafka broker",

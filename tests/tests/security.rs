@@ -419,13 +419,6 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-fn one_mib_json() -> String {
-    format!(
-        "{{\"email\":\"a@b.io\",\"password\":\"{}\"}}",
-        "x".repeat(1 << 20)
-    )
-}
-
 /// Sends the head of `POST path` announcing `length` body bytes and `first` of them,
 /// then reads the answer: a server that refuses a body must answer before it is sent
 /// whole (a client would otherwise see only a broken pipe).
@@ -816,22 +809,44 @@ async fn stock_never_leaves_its_bounds_and_deep_pages_are_refused() -> anyhow::R
 }
 
 #[tokio::test]
-async fn searches_and_deep_pages_are_never_cached_so_clients_cannot_fill_redis()
--> anyhow::Result<()> {
-    let base = nginx_url();
-    for query in [
-        format!("q={}", uuid::Uuid::new_v4().simple()),
-        "page=6".to_owned(),
-        "min_price_cents=12345".to_owned(),
-    ] {
-        for _ in 0..2 {
-            let reply = e2e::get(&url(&base, &format!("/api/products?{query}"))).await?;
-            assert_eq!(reply.status, 200, "{}", reply.text);
-            assert_eq!(reply.header("x-cache"), Some("BYPASS"), "{query}");
+async fn clients_minting_listing_keys_cannot_fill_redis() -> anyhow::Result<()> {
+    // Deep pages are never cached.
+    for _ in 0..2 {
+        let deep = e2e::get(&url(&nginx_url(), "/api/products?page=6")).await?;
+        assert_eq!(deep.status, 200, "{}", deep.text);
+        assert_eq!(deep.header("x-cache"), Some("BYPASS"));
+    }
+    // Every other listing store draws on one budget per minute over all instances:
+    // with a budget of 3, at most 3 of 10 fresh searches are stored, however many
+    // other stores this minute already made.
+    let (_instance, base) = e2e::spawn_api_instance(
+        "api-listing-budget",
+        &[("CATALOGUE_LISTING_STORES_PER_MINUTE", "3")],
+    )
+    .await?;
+    let searches: Vec<String> = (0..10)
+        .map(|_| format!("/api/products?q=budget{}", uuid::Uuid::new_v4().simple()))
+        .collect();
+    for path in &searches {
+        let first = e2e::get(&url(&base, path)).await?;
+        assert_eq!(first.header("x-cache"), Some("MISS"), "{}", first.text);
+    }
+    let mut hits = 0;
+    for path in &searches {
+        if e2e::get(&url(&base, path)).await?.header("x-cache") == Some("HIT") {
+            hits += 1;
         }
     }
-    let first = e2e::get(&url(&base, "/api/products?page=1")).await?;
-    assert_ne!(first.header("x-cache"), Some("BYPASS"));
+    assert!(hits <= 3, "{hits} of 10 searches were stored, budget 3");
+    // Search is normalised: case and spacing make no new key.
+    let q = format!("norm{}", uuid::Uuid::new_v4().simple());
+    e2e::get(&url(&nginx_url(), &format!("/api/products?q={q}"))).await?;
+    let again = e2e::get(&url(
+        &nginx_url(),
+        &format!("/api/products?q=%20%20{}%20", q.to_uppercase()),
+    ))
+    .await?;
+    assert_eq!(again.header("x-cache"), Some("HIT"), "{}", again.text);
     Ok(())
 }
 

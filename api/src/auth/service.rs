@@ -504,6 +504,17 @@ impl Auth {
         txn.commit().await?;
         self.publish_authz(redis, &tokens.user).await;
         let _ = registration::forget(redis, email.as_str()).await;
+        // Done with codes: this client may ask again at once (answered the same as
+        // for any address, and no code goes out to a verified one).
+        let _ = throttle::reset(
+            redis,
+            &format!(
+                "otp:cooldown:{OTP_PURPOSE_VERIFY}:{}:{}",
+                email.as_str(),
+                throttle::ip_bucket(ip)
+            ),
+        )
+        .await;
         Ok(tokens)
     }
 

@@ -16,6 +16,15 @@
 //!
 //! Listings cache the whole response body, so a hit sends the stored bytes as they
 //! are: no JSON is parsed or written on the hottest path of the shop.
+//!
+//! Bounded by construction: listing keys come from client parameters (a search, a
+//! price), so anyone could mint them. Stores of listings draw on one budget shared by
+//! every instance (`CATALOGUE_LISTING_STORES_PER_MINUTE`, a counter per minute in
+//! Redis); past it a listing is served from PostgreSQL and not stored. Entries live
+//! at most 1.25 × the TTL, so at most about twice the budget of listings exist at any
+//! time, each at most [`MAX_ENTRY_BYTES`]. No Redis eviction policy is needed for it,
+//! and none is wanted: the same Redis holds rate-limit counters and OTPs, which an
+//! eviction policy would drop.
 
 use std::{future::Future, time::Duration};
 
@@ -40,6 +49,17 @@ pub const TOTAL_PRODUCTS: &str = "total_products";
 const FLIGHT_WAIT: Duration = Duration::from_secs(3);
 /// How long the loading lock lives if its holder dies.
 const LOCK_TTL_MS: u64 = 5000;
+/// Larger values are served but never stored.
+pub const MAX_ENTRY_BYTES: usize = 1 << 20;
+
+/// Stores a value only while this minute's listing budget lasts.
+const BUDGETED_STORE_SCRIPT: &str = r"
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], 120000) end
+if n > tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+return 1
+";
 
 /// Where a response came from (the `X-Cache` header).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,15 +105,18 @@ fn unstamp(stored: Vec<u8>, generation: i64) -> Option<Bytes> {
 pub struct CatalogueCache {
     redis: ConnectionManager,
     ttl: Duration,
+    listing_budget: u64,
     results: IntCounterVec,
     db_loads: IntCounter,
 }
 
 impl CatalogueCache {
-    /// A cache over `redis` with entries living `ttl` plus jitter.
+    /// A cache over `redis` with entries living `ttl` plus jitter, storing at most
+    /// `listing_budget` listings a minute over every instance.
     pub fn new(
         redis: ConnectionManager,
         ttl: Duration,
+        listing_budget: u64,
         metrics: &Metrics,
     ) -> Result<Self, prometheus::Error> {
         let results = IntCounterVec::new(
@@ -112,6 +135,7 @@ impl CatalogueCache {
         Ok(Self {
             redis,
             ttl,
+            listing_budget,
             results,
             db_loads,
         })
@@ -158,11 +182,38 @@ impl CatalogueCache {
     }
 
     /// The JSON bytes under `key`, loading them with `load` on a miss. A hit returns
-    /// the stored bytes without parsing them.
+    /// the stored bytes without parsing them. For keys of a closed set.
     pub async fn get_or_load_json<F, Fut>(
         &self,
         key: &str,
         load: F,
+    ) -> Result<(Bytes, CacheOutcome), ApiError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Vec<u8>, sea_orm::DbErr>>,
+    {
+        self.get_or_load_inner(key, load, false).await
+    }
+
+    /// As [`Self::get_or_load_json`], for a listing whose key a client chose: the
+    /// store draws on the listing budget (module docs).
+    pub async fn get_or_load_listing<F, Fut>(
+        &self,
+        key: &str,
+        load: F,
+    ) -> Result<(Bytes, CacheOutcome), ApiError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Vec<u8>, sea_orm::DbErr>>,
+    {
+        self.get_or_load_inner(key, load, true).await
+    }
+
+    async fn get_or_load_inner<F, Fut>(
+        &self,
+        key: &str,
+        load: F,
+        budgeted: bool,
     ) -> Result<(Bytes, CacheOutcome), ApiError>
     where
         F: FnOnce() -> Fut,
@@ -217,7 +268,7 @@ impl CatalogueCache {
         self.db_loads.inc();
         let value = load().await;
         if let Ok(json) = &value {
-            self.store(key, generation, json).await;
+            self.store(key, generation, json, budgeted).await;
         }
         if acquired.is_some() {
             let _: redis::RedisResult<()> =
@@ -227,17 +278,33 @@ impl CatalogueCache {
         Ok((Bytes::from(value?), CacheOutcome::Miss))
     }
 
-    async fn store(&self, key: &str, generation: i64, json: &[u8]) {
+    async fn store(&self, key: &str, generation: i64, json: &[u8], budgeted: bool) {
+        if json.len() > MAX_ENTRY_BYTES {
+            return;
+        }
         let jitter = rand::rng().random_range(0..=self.ttl.as_millis() as u64 / 4);
         let ttl_ms = self.ttl.as_millis() as u64 + jitter;
         let mut conn = self.redis.clone();
-        let stored: redis::RedisResult<()> = redis::cmd("SET")
-            .arg(key)
-            .arg(stamp(generation, json))
-            .arg("PX")
-            .arg(ttl_ms.max(1))
-            .query_async(&mut conn)
-            .await;
+        let stored: redis::RedisResult<()> = if budgeted {
+            let minute = chrono::Utc::now().timestamp() / 60;
+            redis::Script::new(BUDGETED_STORE_SCRIPT)
+                .key(format!("products:list:budget:{minute}"))
+                .key(key)
+                .arg(self.listing_budget)
+                .arg(stamp(generation, json))
+                .arg(ttl_ms.max(1))
+                .invoke_async::<i64>(&mut conn)
+                .await
+                .map(|_| ())
+        } else {
+            redis::cmd("SET")
+                .arg(key)
+                .arg(stamp(generation, json))
+                .arg("PX")
+                .arg(ttl_ms.max(1))
+                .query_async(&mut conn)
+                .await
+        };
         if let Err(e) = stored {
             tracing::warn!(error = %e, key, "caching failed");
         }

@@ -30,9 +30,9 @@ pub const MAX_PAGE_SIZE: u64 = 100;
 /// Deepest item a listing reaches (`page × page_size`): deeper offsets make
 /// PostgreSQL read and throw away that many rows; narrow the listing with filters.
 pub const MAX_LISTING_DEPTH: u64 = 10_000;
-/// Only the first pages of unsearched listings are cached: their key space is closed
-/// (categories, stock filter, sort, page size), so clients cannot fill Redis at will.
-/// Searches (`q`) and price filters take any value and are read from PostgreSQL.
+/// Only the first pages are cached; deeper ones are read from PostgreSQL. Every
+/// listing store draws on the cache's per-minute budget (`catalogue/cache.rs`), so
+/// searches and filters cannot fill Redis.
 pub const MAX_CACHED_PAGE: u64 = 5;
 
 /// Number of products.
@@ -275,10 +275,7 @@ impl ProductsApi {
             q,
             sort: sort.0.unwrap_or(Sort::Newest),
         };
-        let cacheable = page <= MAX_CACHED_PAGE
-            && query.q.is_none()
-            && query.min_price_cents.is_none()
-            && query.max_price_cents.is_none();
+        let cacheable = page <= MAX_CACHED_PAGE;
         let key = cache::listing_key(&query);
         let db = state.db.clone();
         let load = || async move {
@@ -294,7 +291,7 @@ impl ProductsApi {
         };
         // The whole body is cached: a hit sends the stored bytes.
         let (body, outcome) = if cacheable {
-            state.catalogue.get_or_load_json(&key, load).await?
+            state.catalogue.get_or_load_listing(&key, load).await?
         } else {
             let bytes: Vec<u8> = load().await?;
             (bytes.into(), cache::CacheOutcome::Bypass)
