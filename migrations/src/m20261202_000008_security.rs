@@ -9,6 +9,9 @@
 //! - `idempotency_keys.fence`: the claim of a key is a token; storing the answer
 //!   requires it, so a request that lost its key to a takeover can never overwrite the
 //!   answer of the one that took it.
+//! - A trigger bumps the token version whenever a user's role changes, whoever changes
+//!   it (the API, `api create-admin`, an operator's SQL), so a demotion can never leave
+//!   a session with its old powers.
 //! - `products.stock` stays within what the API promises (at most 1,000,000,000), far
 //!   inside `INTEGER`, so no adjustment can overflow into a 500.
 
@@ -25,9 +28,21 @@ UPDATE refresh_tokens r SET session_started_at = f.started
  WHERE r.family_id = f.family_id;
 ALTER TABLE idempotency_keys ADD COLUMN fence UUID NOT NULL DEFAULT gen_random_uuid();
 ALTER TABLE products ADD CONSTRAINT products_stock_bounded CHECK (stock <= 1000000000);
+CREATE FUNCTION users_role_change_bumps_token_version() RETURNS trigger AS $$
+BEGIN
+    IF NEW.role IS DISTINCT FROM OLD.role THEN
+        NEW.token_version := OLD.token_version + 1;
+    END IF;
+    RETURN NEW;
+END;
+$$ LANGUAGE plpgsql;
+CREATE TRIGGER users_role_change_bumps_token_version BEFORE UPDATE OF role ON users
+    FOR EACH ROW EXECUTE FUNCTION users_role_change_bumps_token_version();
 "#;
 
 const DOWN: &str = r#"
+DROP TRIGGER users_role_change_bumps_token_version ON users;
+DROP FUNCTION users_role_change_bumps_token_version();
 ALTER TABLE products DROP CONSTRAINT products_stock_bounded;
 ALTER TABLE idempotency_keys DROP COLUMN fence;
 ALTER TABLE refresh_tokens DROP COLUMN session_started_at;

@@ -1084,3 +1084,56 @@ async fn a_session_ends_at_its_absolute_lifetime_however_often_it_is_refreshed()
     reply.assert_error(401, "INVALID_REFRESH_TOKEN");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_demoted_admin_loses_the_admin_routes_at_the_next_request_on_every_instance()
+-> anyhow::Result<()> {
+    let c = client();
+    let email = unique_email("demoted");
+    e2e::api_command(
+        &["create-admin"],
+        &[
+            ("ADMIN_EMAIL", &email),
+            ("ADMIN_PASSWORD", "a soon demoted passphrase"),
+        ],
+    )
+    .await?;
+    let second = login(&client(), 0, &email, "a soon demoted passphrase").await?;
+    let token = text(&second.json["data"]["access_token"]);
+    let id = text(&second.json["data"]["user"]["id"]);
+    let stats = |base: String, token: String| {
+        let c = c.clone();
+        async move { get_auth(&c, &url(&base, "/api/admin/stats"), &token).await }
+    };
+    for base in instance_urls() {
+        assert_eq!(stats(base, token.clone()).await?.status, 200);
+    }
+    let admin = admin_token(&client()).await?;
+    let demoted = send(
+        c.put(url(&nginx_url(), &format!("/api/admin/users/{id}/role")))
+            .bearer_auth(&admin)
+            .json(&json!({"role": "customer"})),
+    )
+    .await?;
+    assert_eq!(demoted.status, 200, "{}", demoted.text);
+    assert_eq!(demoted.json["data"]["role"], "customer");
+    for base in instance_urls() {
+        let reply = stats(base.clone(), token.clone()).await?;
+        assert!(matches!(reply.status, 401 | 403), "{base}: {}", reply.text);
+    }
+    // Logging in again gives a customer's session; no admin can change their own role.
+    let again = login(&client(), 2, &email, "a soon demoted passphrase").await?;
+    assert_eq!(again.json["data"]["user"]["role"], "customer");
+    let me = get_auth(&c, &url(&nginx_url(), "/api/auth/me"), &admin).await?;
+    let own = send(
+        c.put(url(
+            &nginx_url(),
+            &format!("/api/admin/users/{}/role", text(&me.json["data"]["id"])),
+        ))
+        .bearer_auth(&admin)
+        .json(&json!({"role": "customer"})),
+    )
+    .await?;
+    own.assert_error(409, "OWN_ROLE");
+    Ok(())
+}

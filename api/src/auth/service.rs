@@ -39,9 +39,10 @@ use crate::{
     telemetry::mask_email,
 };
 
-/// How long an instance trusts the role and token version it read for a user; a
-/// change publishes the new ones at once, this only bounds a lost publication.
-const AUTHZ_CACHE_SECS: u64 = 300;
+/// How long the role and token version read for a user are trusted from Redis. A
+/// change through the API publishes the new ones at once; this bounds a lost
+/// publication and a change made in the database directly (SQL by an operator).
+const AUTHZ_CACHE_SECS: u64 = 30;
 /// One hour, the window of the code-send and wrong-code limits.
 const HOUR: std::time::Duration = std::time::Duration::from_secs(3600);
 
@@ -765,6 +766,40 @@ impl Auth {
         txn.commit().await?;
         self.publish_authz(redis, &user).await;
         Ok(user)
+    }
+
+    /// Sets the role of `user` (`customer` or `admin`): the token version is bumped
+    /// (by the database's trigger) and every refresh token revoked in one
+    /// transaction, then every instance is told, so the user's sessions end at their
+    /// next request. An admin cannot change their own role (no shop loses its last
+    /// admin by a slip). `None` when there is no such user.
+    pub async fn set_role(
+        &self,
+        db: &DatabaseConnection,
+        redis: &mut ConnectionManager,
+        by: Uuid,
+        user: Uuid,
+        role: &str,
+    ) -> Result<Option<User>, ApiError> {
+        if by == user {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "OWN_ROLE",
+                "an admin cannot change their own role; ask another admin",
+            ));
+        }
+        let txn = db.begin().await?;
+        let Some(changed) = users::set_role(&txn, user, role).await? else {
+            txn.rollback().await?;
+            return Ok(None);
+        };
+        if changed.1 {
+            users::revoke_all_refresh(&txn, user).await?;
+        }
+        txn.commit().await?;
+        self.publish_authz(redis, &changed.0).await;
+        tracing::info!(user_id = %user, by = %by, role, "role set");
+        Ok(Some(changed.0))
     }
 
     /// Tells every instance the user's current role and token version.

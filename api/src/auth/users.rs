@@ -121,6 +121,30 @@ pub async fn set_password(
     .await
 }
 
+/// Sets the role of user `id`; returns the user and whether the role changed (the
+/// database's trigger then bumped the token version).
+pub async fn set_role(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    role: &str,
+) -> Result<Option<(User, bool)>, DbErr> {
+    let Some(before) = by_id(db, id).await? else {
+        return Ok(None);
+    };
+    let after = User::find_by_statement(stmt(
+        &format!(
+            "UPDATE users SET role = $2, updated_at = now() WHERE id = $1 RETURNING {USER_COLUMNS}"
+        ),
+        vec![id.into(), role.into()],
+    ))
+    .one(db)
+    .await?;
+    Ok(after.map(|u| {
+        let changed = u.role != before.role;
+        (u, changed)
+    }))
+}
+
 /// The role and token version of user `id`, as sessions are checked against.
 #[derive(Debug, Clone, FromQueryResult)]
 pub struct Authz {
