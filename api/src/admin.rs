@@ -9,7 +9,7 @@
 //! whoever held the old one.
 
 use anyhow::Context;
-use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
 
 use crate::{
     auth::{service::publish_authz, throttle, users},
@@ -19,7 +19,7 @@ use crate::{
 
 /// Creates or updates the admin account from the environment.
 pub async fn ensure_admin_from_env(
-    db: &impl ConnectionTrait,
+    db: &sea_orm::DatabaseConnection,
     redis: &mut redis::aio::ConnectionManager,
 ) -> anyhow::Result<()> {
     let email: String = configuration::required("ADMIN_EMAIL")?;
@@ -61,7 +61,11 @@ pub async fn ensure_admin_from_env(
         }
     }
     let hash = hasher.hash(password).await?;
-    let row = db
+    let txn = db
+        .begin()
+        .await
+        .context("starting the admin account's transaction")?;
+    let row = txn
         .query_one_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
             "INSERT INTO users (id, email, password_hash, name, role, is_verified)
@@ -78,9 +82,10 @@ pub async fn ensure_admin_from_env(
         .context("the admin account was not written")?;
     let id: uuid::Uuid = row.try_get_by_index(0)?;
     let version: i32 = row.try_get_by_index(1)?;
-    users::revoke_all_refresh(db, id)
+    users::revoke_all_refresh(&txn, id)
         .await
         .context("revoking the admin account's sessions")?;
+    txn.commit().await.context("committing the admin account")?;
     publish_authz(redis, id, version, "admin")
         .await
         .context("publishing the admin account's session version to Redis")?;

@@ -196,6 +196,8 @@ pub struct AuthSettings {
     pub password_min_length: usize,
     /// Wrong codes per client address per hour, over every account.
     pub otp_verify_max_failures_per_ip: u32,
+    /// Wrong codes per account (per purpose) per hour, from every address.
+    pub otp_verify_max_failures_per_account: u32,
     /// The first delay on an account past `login_max_failures`; it doubles per failure.
     pub login_delay_base: Duration,
     /// The longest such delay.
@@ -269,6 +271,10 @@ impl AuthSettings {
             refresh_reuse_grace: Duration::from_secs(optional("REFRESH_REUSE_GRACE_SECONDS", 5)?),
             password_min_length: optional("PASSWORD_MIN_LENGTH", 10)?,
             otp_verify_max_failures_per_ip: optional("OTP_VERIFY_MAX_FAILURES_PER_IP", 30)?,
+            otp_verify_max_failures_per_account: optional(
+                "OTP_VERIFY_MAX_FAILURES_PER_ACCOUNT",
+                20,
+            )?,
             login_delay_base: Duration::from_millis(optional("LOGIN_DELAY_BASE_MS", 1000)?),
             login_delay_max: Duration::from_secs(optional("LOGIN_DELAY_MAX_SECONDS", 300)?),
             login_known_address_ttl: Duration::from_secs(

@@ -86,12 +86,13 @@ impl<E: Endpoint> Endpoint for RequestContextEndpoint<E> {
         async move {
             let started = Instant::now();
             state.metrics.in_flight.inc();
-            let limit = if takes_large_bodies(&path) {
-                state.settings.max_body_bytes
+            let outcome = if takes_large_bodies(&path) {
+                let admin = bearer_is_admin(&req, &state);
+                limit_large_body(&mut req, state.settings.max_body_bytes, admin).await
             } else {
-                state.settings.max_json_body_bytes
+                limit_body(&mut req, state.settings.max_json_body_bytes).await
             };
-            let resp = match limit_body(&mut req, limit).await {
+            let resp = match outcome {
                 Err(too_large) => too_large.into_response(),
                 Ok(()) => match self.inner.call(req).await {
                     Ok(resp) => resp.into_response(),
@@ -195,18 +196,73 @@ async fn json_errors(resp: Response) -> Response {
     Response::from_parts(parts, Body::from_json(body).unwrap_or_default())
 }
 
-/// Rejects bodies over `max` bytes with 413: by `Content-Length` when given, before
-/// reading anything, otherwise by reading at most `max` bytes. A body within the limit
-/// is read whole here, so it is consumed even when the handler answers without it (a
-/// 401 to an unauthenticated upload): a proxy still sending it would otherwise see the
-/// connection close and answer 502.
-async fn limit_body(req: &mut Request, max: usize) -> Result<(), error::ApiError> {
-    let declared = req
-        .headers()
+/// Whether `req` carries a validly signed, unexpired admin access token. A cheap
+/// first look (no Redis): only such a request gets a large body buffered; the route's
+/// `AdminAuth` still decides.
+fn bearer_is_admin(req: &Request, state: &AppState) -> Option<bool> {
+    req.headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|token| state.auth.keys.verify(token.trim()).ok())
+        .map(|claims| claims.role == "admin")
+}
+
+/// The upload and import routes: a body over `max` is 413 by its declared length
+/// before anything is read. For an admin the body is read whole (the route needs it
+/// anyway); anyone else's is read and thrown away as it arrives, so an anonymous
+/// client cannot make an instance hold 25 MiB, and is answered 401 only once it has
+/// been consumed (a proxy still sending it would otherwise see the connection close
+/// and answer 502).
+async fn limit_large_body(
+    req: &mut Request,
+    max: usize,
+    admin: Option<bool>,
+) -> Result<(), error::ApiError> {
+    if admin == Some(true) || matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
+    {
+        return limit_body(req, max).await;
+    }
+    if declared_length(req).is_some_and(|len| len > max as u64) {
+        return Err(error::payload_too_large(max));
+    }
+    let mut stream = std::pin::pin!(req.take_body().into_bytes_stream());
+    let mut read = 0usize;
+    while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
+        let Ok(chunk) = chunk else { break };
+        read += chunk.len();
+        if read > max {
+            return Err(error::payload_too_large(max));
+        }
+    }
+    Err(match admin {
+        Some(_) => error::ApiError::new(
+            poem::http::StatusCode::FORBIDDEN,
+            "FORBIDDEN",
+            "this route needs an admin",
+        ),
+        None => error::ApiError::new(
+            poem::http::StatusCode::UNAUTHORIZED,
+            "UNAUTHORIZED",
+            "a valid Bearer token is required",
+        )
+        .with_header(header::WWW_AUTHENTICATE, "Bearer"),
+    })
+}
+
+fn declared_length(req: &Request) -> Option<u64> {
+    req.headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    match declared {
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
+/// Rejects bodies over `max` bytes with 413: by `Content-Length` when given, before
+/// reading anything, otherwise by reading at most `max` bytes. A body within the limit
+/// is read whole here, so it is consumed even when the handler answers without it: a
+/// proxy still sending it would otherwise see the connection close and answer 502.
+async fn limit_body(req: &mut Request, max: usize) -> Result<(), error::ApiError> {
+    match declared_length(req) {
         Some(len) if len > max as u64 => return Err(error::payload_too_large(max)),
         Some(0) => return Ok(()),
         None if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) => {

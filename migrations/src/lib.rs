@@ -14,6 +14,7 @@ mod m20261122_000005_dead_letters;
 mod m20261122_000006_dead_letter_replay;
 mod m20261130_000007_dead_letter_identity;
 mod m20261202_000008_security;
+mod m20261202_000009_refresh_token_version;
 
 /// Applies the migrations in order.
 pub struct Migrator;
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000006_dead_letter_replay::Migration),
             Box::new(m20261130_000007_dead_letter_identity::Migration),
             Box::new(m20261202_000008_security::Migration),
+            Box::new(m20261202_000009_refresh_token_version::Migration),
         ]
     }
 }

@@ -563,11 +563,17 @@ async fn admin_stats_count_a_known_set_of_users_orders_products_and_dead_letters
         1,
         "{after}"
     );
-    assert_eq!(
-        delta(&after, &before, &["revenue", "total_cents"]),
-        total1 + total2,
-        "{after}"
-    );
+    // `total_cents` exists only while every order is in one currency (another test
+    // places EUR orders): the USD entry is what these USD orders moved.
+    if after["revenue"]["by_currency"].as_array().map(Vec::len) == Some(1) {
+        assert_eq!(
+            delta(&after, &before, &["revenue", "total_cents"]),
+            total1 + total2,
+            "{after}"
+        );
+    } else {
+        assert!(after["revenue"]["total_cents"].is_null(), "{after}");
+    }
     assert_eq!(
         in_currency(&after, "USD").0 - in_currency(&before, "USD").0,
         total1 + total2,
@@ -606,7 +612,8 @@ async fn admin_stats_count_a_known_set_of_users_orders_products_and_dead_letters
             .header("authorization", &legacy_admin),
     )
     .await?;
-    let cents = after["revenue"]["total_cents"].as_i64().unwrap_or(-1);
+    // One number: the revenue of the currency with the most orders (USD here).
+    let cents = in_currency(&after, "USD").0;
     assert_eq!(
         revenue.json["total"]
             .as_f64()

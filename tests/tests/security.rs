@@ -68,7 +68,10 @@ async fn fifty_concurrent_wrong_passwords_over_four_instances_judge_at_most_the_
             other => panic!("unexpected {other}: {}", reply.text),
         }
     }
-    assert!(judged <= limit, "{judged} guesses judged, limit {limit}");
+    assert_eq!(
+        judged, limit,
+        "every attempt is reserved before it is judged"
+    );
     assert_eq!(judged + refused, 50);
     // The right password from that address now waits too.
     login(&attacker, 0, &email, PASSWORD)
@@ -332,6 +335,42 @@ async fn wrong_codes_from_one_address_over_many_accounts_are_limited() -> anyhow
 }
 
 #[tokio::test]
+async fn wrong_reset_codes_from_many_addresses_are_capped_per_account() -> anyhow::Result<()> {
+    let cap = env_u64("OTP_VERIFY_MAX_FAILURES_PER_ACCOUNT", 20) as usize;
+    let email = unique_email("reset-guess");
+    register_verified(&client(), &nginx_url(), &email, PASSWORD).await?;
+    let mut judged = 0;
+    let mut refused = 0;
+    // Each round a fresh address asks for a new code (which must not refill the
+    // account's budget), then fresh addresses guess it.
+    for _ in 0..(cap / 5 + 1) {
+        let asked = post_json(
+            &client(),
+            &url(&nginx_url(), "/api/auth/password/forgot"),
+            &json!({"email": email}),
+        )
+        .await?;
+        assert_eq!(asked.status, 202, "{}", asked.text);
+        for i in 0..5 {
+            let reply = post_json(
+                &client(),
+                &url(&instance_urls()[i % 4], "/api/auth/password/reset"),
+                &json!({"email": email, "otp": "000000", "new_password": "an attacker's passphrase"}),
+            )
+            .await?;
+            match reply.status {
+                401 => judged += 1,
+                429 => refused += 1,
+                _ => reply.assert_error(400, "OTP_NOT_FOUND"),
+            }
+        }
+    }
+    assert!(judged <= cap, "{judged} wrong codes judged, cap {cap}");
+    assert!(refused >= 1, "the cap never answered 429");
+    Ok(())
+}
+
+#[tokio::test]
 async fn common_short_and_blank_passwords_are_refused_naming_the_rule() -> anyhow::Result<()> {
     let c = client();
     for (password, rule) in [
@@ -403,7 +442,7 @@ async fn clients_that_hang_up_mid_login_never_run_more_bcrypts_than_the_bound() 
     for base in instance_urls() {
         let high = bcrypt_high_water(&base).await?;
         assert!(
-            high >= 1 && high <= bound,
+            high <= bound,
             "{base}: {high} bcrypts at once, bound {bound}"
         );
     }
@@ -838,15 +877,26 @@ async fn clients_minting_listing_keys_cannot_fill_redis() -> anyhow::Result<()> 
         }
     }
     assert!(hits <= 3, "{hits} of 10 searches were stored, budget 3");
-    // Search is normalised: case and spacing make no new key.
-    let q = format!("norm{}", uuid::Uuid::new_v4().simple());
-    e2e::get(&url(&nginx_url(), &format!("/api/products?q={q}"))).await?;
-    let again = e2e::get(&url(
-        &nginx_url(),
-        &format!("/api/products?q=%20%20{}%20", q.to_uppercase()),
-    ))
-    .await?;
-    assert_eq!(again.header("x-cache"), Some("HIT"), "{}", again.text);
+    // Search is normalised: case and spacing make no new key. (Other tests write to the
+    // catalogue meanwhile, bumping its generation: retry until both reads share one.)
+    let mut normalised = false;
+    for _ in 0..20 {
+        let q = format!("norm{}", uuid::Uuid::new_v4().simple());
+        e2e::get(&url(&nginx_url(), &format!("/api/products?q={q}"))).await?;
+        let again = e2e::get(&url(
+            &nginx_url(),
+            &format!("/api/products?q=%20%20{}%20", q.to_uppercase()),
+        ))
+        .await?;
+        if again.header("x-cache") == Some("HIT") {
+            normalised = true;
+            break;
+        }
+    }
+    assert!(
+        normalised,
+        "a re-spelt search never hit the first one's entry"
+    );
     Ok(())
 }
 
@@ -1135,5 +1185,79 @@ async fn a_demoted_admin_loses_the_admin_routes_at_the_next_request_on_every_ins
     )
     .await?;
     own.assert_error(409, "OWN_ROLE");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_cart_holds_at_most_a_hundred_products_even_when_added_at_once() -> anyhow::Result<()> {
+    let admin = admin_token(&client()).await?;
+    let c = client();
+    let tag = format!("Cartcap {}", uuid::Uuid::new_v4().simple());
+    let mut csv = String::from("name,description,price_cents,category,stock\n");
+    for i in 0..101 {
+        csv.push_str(&format!("{tag} {i},cart cap,100,STAPLES,5\n"));
+    }
+    let imported = send(
+        c.post(url(&nginx_url(), "/api/admin/products/bulk"))
+            .bearer_auth(&admin)
+            .header("content-type", "text/csv")
+            .body(csv),
+    )
+    .await?;
+    assert_eq!(imported.status, 201, "{}", imported.text);
+    let db = e2e::database().await?;
+    let ids: Vec<String> = {
+        use sea_orm::{ConnectionTrait, DbBackend, Statement};
+        db.query_all_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT id::text AS id FROM products WHERE name LIKE $1",
+            [format!("{tag}%").into()],
+        ))
+        .await?
+        .iter()
+        .filter_map(|r| r.try_get::<String>("", "id").ok())
+        .collect()
+    };
+    assert_eq!(ids.len(), 101);
+    let (buyer, token, _) = new_customer("cartcap").await?;
+    let replies = join_all(ids.iter().enumerate().map(|(i, id)| {
+        let (buyer, token, id) = (buyer.clone(), token.clone(), id.clone());
+        async move { add_to_cart(&buyer, &instance_urls()[i % 4], &token, &id, 1).await }
+    }))
+    .await;
+    let mut added = 0;
+    for reply in replies {
+        let reply = reply?;
+        if reply.status == 200 {
+            added += 1;
+        } else {
+            reply.assert_error(409, "CART_FULL");
+        }
+    }
+    assert_eq!(added, 100);
+    let cart = get_auth(&buyer, &url(&nginx_url(), "/api/cart"), &token).await?;
+    assert_eq!(
+        cart.json["data"]["items"].as_array().map(Vec::len),
+        Some(100)
+    );
+    // Archived again, through SQL and then one product through the API, whose cache
+    // invalidation covers every listing that held any of them.
+    {
+        use sea_orm::{ConnectionTrait, DbBackend, Statement};
+        db.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "UPDATE products SET status = 'archived' WHERE name LIKE $1 AND id::text <> $2",
+            [format!("{tag}%").into(), ids[0].clone().into()],
+        ))
+        .await?;
+    }
+    send(
+        c.delete(url(
+            &nginx_url(),
+            &format!("/api/admin/products/{}", ids[0]),
+        ))
+        .bearer_auth(&admin),
+    )
+    .await?;
     Ok(())
 }

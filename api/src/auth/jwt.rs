@@ -140,6 +140,7 @@ mod tests {
             refresh_reuse_grace: Duration::from_secs(5),
             password_min_length: 10,
             otp_verify_max_failures_per_ip: 30,
+            otp_verify_max_failures_per_account: 20,
             login_delay_base: Duration::from_secs(1),
             login_delay_max: Duration::from_secs(300),
             login_known_address_ttl: Duration::from_secs(86_400 * 30),

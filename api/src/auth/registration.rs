@@ -10,15 +10,21 @@
 //!   (the owner's client names the owner's attempt). A code is tried only against its
 //!   own attempt: 5 tries each, and nobody without the token can spend them.
 //! - The legacy route sends only the address and the code. The code is tried against
-//!   every live attempt of the address (5 tries in all, shared by every instance). When
-//!   exactly one attempt is live, its credentials apply. When several are (someone else
-//!   registered the address too), the inbox owner is verified and signed in, but *no*
-//!   password is applied: the account gets a random one nobody knows, and the owner
-//!   sets theirs with a password reset. Nobody else's password is ever left active.
+//!   every live attempt of the address (5 tries per code, and the account's hourly
+//!   budget of wrong codes, shared by every instance). When exactly one attempt was
+//!   ever made for the address (in [`HISTORY_SECS`]; a client registering again
+//!   replaces its own), its credentials apply. When more were (someone else
+//!   registered the address too, even one that has expired since), the inbox owner is
+//!   verified and signed in, but *no* password is applied: the account gets a random
+//!   one nobody knows, and the owner sets theirs with a password reset. Nobody else's
+//!   password is ever left active.
 //!
 //! Keys: `reg:a:{email}:{token}` is a hash `{mac, hash, name, tries}` living as long
-//! as the code; `reg:s:{email}` is the set of the address's tokens; `reg:l:{email}`
-//! counts code-only (legacy) tries.
+//! as the code; `reg:s:{email}` is the set of every attempt made for the address
+//! (kept for [`HISTORY_SECS`] after the last, expired ones included: an attempt
+//! that expired still counts as someone's); `reg:w:{email}` maps each sending client
+//! to its attempt, so a client registering again replaces its own attempt instead of
+//! adding one; `reg:l:{email}` counts code-only (legacy) tries.
 
 use hmac::Mac;
 use rand::{RngCore, TryRngCore};
@@ -50,6 +56,13 @@ fn legacy_key(email: &str) -> String {
     format!("reg:l:{email}")
 }
 
+fn senders_key(email: &str) -> String {
+    format!("reg:w:{email}")
+}
+
+/// How long the record of an address's attempts outlives the last one.
+pub const HISTORY_SECS: u64 = 7 * 86_400;
+
 fn code_mac(secret: &str, email: &str, token: &str, code: &str) -> String {
     let scoped = format!("register:{email}:{}", token.to_ascii_lowercase());
     hex::encode(otp::mac(secret, &scoped, code).finalize().into_bytes())
@@ -78,17 +91,25 @@ if ARGV[5] == '1' then
   if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
   redis.call('HSET', KEYS[1], 'mac', ARGV[1], 'tries', 0)
 else
+  local previous = redis.call('HGET', KEYS[4], ARGV[7])
+  if previous and previous ~= ARGV[6] then
+    redis.call('DEL', ARGV[9] .. previous)
+    redis.call('SREM', KEYS[2], previous)
+  end
+  redis.call('HSET', KEYS[4], ARGV[7], ARGV[6])
   redis.call('DEL', KEYS[1])
   redis.call('HSET', KEYS[1], 'mac', ARGV[1], 'hash', ARGV[2], 'name', ARGV[3], 'tries', 0)
 end
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('SADD', KEYS[2], ARGV[6])
-redis.call('EXPIRE', KEYS[2], ARGV[4])
+redis.call('EXPIRE', KEYS[2], ARGV[8])
+redis.call('EXPIRE', KEYS[4], ARGV[8])
 redis.call('DEL', KEYS[3])
 return 1
 ";
 
-/// Stores a new attempt `token` for `email`.
+/// Stores a new attempt `token` for `email`, made by the client `sender` (its
+/// previous attempt for the address, if any, is replaced).
 #[allow(
     clippy::too_many_arguments,
     reason = "one call site, each argument named"
@@ -101,17 +122,22 @@ pub async fn store(
     code: &str,
     attempt: &Attempt,
     ttl_secs: u64,
+    sender: &str,
 ) -> redis::RedisResult<()> {
     let _: i64 = Script::new(STORE_SCRIPT)
         .key(attempt_key(email, token))
         .key(set_key(email))
         .key(legacy_key(email))
+        .key(senders_key(email))
         .arg(code_mac(secret, email, token, code))
         .arg(&attempt.password_hash)
         .arg(&attempt.name)
         .arg(ttl_secs)
         .arg("0")
         .arg(token.to_ascii_lowercase())
+        .arg(sender)
+        .arg(HISTORY_SECS)
+        .arg(format!("reg:a:{email}:"))
         .invoke_async(redis)
         .await?;
     Ok(())
@@ -130,12 +156,16 @@ pub async fn renew(
         .key(attempt_key(email, token))
         .key(set_key(email))
         .key(legacy_key(email))
+        .key(senders_key(email))
         .arg(code_mac(secret, email, token, code))
         .arg("")
         .arg("")
         .arg(ttl_secs)
         .arg("1")
         .arg(token.to_ascii_lowercase())
+        .arg("")
+        .arg(HISTORY_SECS)
+        .arg(format!("reg:a:{email}:"))
         .invoke_async(redis)
         .await?;
     Ok(stored == 1)
@@ -150,6 +180,12 @@ if not mac or mac == '' then return false end
 local tries = redis.call('HINCRBY', KEYS[1], 'tries', 1)
 if tries > tonumber(ARGV[1]) then redis.call('HSET', KEYS[1], 'mac', ''); return false end
 return {mac, tries}
+";
+
+/// Kills the code of a live attempt (its last try was wrong); never creates a key.
+const KILL_SCRIPT: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'mac', '') end
+return 0
 ";
 
 /// Takes the attempt if it still holds this MAC: returns its hash and name.
@@ -224,33 +260,31 @@ pub async fn verify(
     }
     let remaining = max_tries.saturating_sub(tries);
     if remaining == 0 {
-        let _: () = redis::cmd("HSET")
-            .arg(&key)
-            .arg("mac")
-            .arg("")
-            .query_async(redis)
+        let _: i64 = Script::new(KILL_SCRIPT)
+            .key(&key)
+            .invoke_async(redis)
             .await?;
     }
     Ok(Check::Wrong { remaining })
 }
 
-/// Counts a code-only try for the address and returns the live attempts' tokens and
-/// MACs, or nothing when no attempt is live or the address's tries are spent.
+/// Counts a code-only try for the address and returns the tries, the number of
+/// attempts ever made for it (expired ones included), and the live attempts' tokens
+/// and MACs; nothing when no attempt is live or the address's tries are spent.
 const LEGACY_TRY_SCRIPT: &str = r"
 local tries = redis.call('INCR', KEYS[2])
 if tries == 1 then redis.call('EXPIRE', KEYS[2], ARGV[3]) end
 if tries > tonumber(ARGV[1]) then return false end
-local out = {tries}
-for _, token in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+local members = redis.call('SMEMBERS', KEYS[1])
+local out = {tries, #members}
+for _, token in ipairs(members) do
   local mac = redis.call('HGET', ARGV[2] .. token, 'mac')
-  if not mac then
-    redis.call('SREM', KEYS[1], token)
-  elseif mac ~= '' then
+  if mac and mac ~= '' then
     table.insert(out, token)
     table.insert(out, mac)
   end
 end
-if #out == 1 then return false end
+if #out == 2 then return false end
 return out
 ";
 
@@ -278,7 +312,13 @@ pub async fn verify_code_only(
         .first()
         .and_then(|t| t.parse().ok())
         .unwrap_or(max_tries);
-    let live: Vec<(&String, &String)> = stored[1..]
+    let ever: usize = stored
+        .get(1)
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(usize::MAX);
+    let live: Vec<(&String, &String)> = stored
+        .get(2..)
+        .unwrap_or_default()
         .chunks_exact(2)
         .map(|pair| (&pair[0], &pair[1]))
         .collect();
@@ -293,7 +333,7 @@ pub async fn verify_code_only(
         return Ok(match consume(redis, &key, &mac).await? {
             Some(attempt) => Check::Valid {
                 attempt,
-                sole: live.len() == 1,
+                sole: ever == 1,
             },
             None => Check::Missing,
         });
@@ -312,6 +352,7 @@ pub async fn forget(redis: &mut ConnectionManager, email: &str) -> redis::RedisR
     let mut keys: Vec<String> = tokens.iter().map(|t| attempt_key(email, t)).collect();
     keys.push(set_key(email));
     keys.push(legacy_key(email));
+    keys.push(senders_key(email));
     redis::cmd("DEL").arg(keys).query_async(redis).await
 }
 

@@ -304,6 +304,7 @@ impl Auth {
                     &code,
                     &attempt,
                     self.settings.otp_ttl.as_secs(),
+                    &throttle::ip_bucket(ip),
                 )
                 .await
                 .map_err(redis_down)?;
@@ -394,22 +395,39 @@ impl Auth {
         Ok(())
     }
 
-    /// Reserves a wrong-code try of `ip` (over every account), or refuses it.
+    /// Reserves a code try of `ip` (over every account) and of the account itself
+    /// (`purpose` codes of `email`, from every address; a new code never refills it),
+    /// or refuses it. The account's budget is what bounds guessing a 6-digit code
+    /// from many addresses; a stranger spending it delays the owner by one window at
+    /// most. Returns the keys, to give back on success.
     async fn reserve_code_try(
         &self,
         redis: &mut ConnectionManager,
+        purpose: &str,
+        email: &Email,
         ip: Option<IpAddr>,
-    ) -> Result<String, ApiError> {
-        let key = format!("otp:verify:fail:ip:{}", throttle::ip_bucket(ip));
-        let limit = u64::from(self.settings.otp_verify_max_failures_per_ip);
-        match throttle::reserve(redis, &[&key], &[limit], HOUR)
+    ) -> Result<[String; 2], ApiError> {
+        let keys = [
+            format!("otp:verify:fail:ip:{}", throttle::ip_bucket(ip)),
+            format!("otp:verify:fail:{purpose}:{}", email.as_str()),
+        ];
+        let limits = [
+            u64::from(self.settings.otp_verify_max_failures_per_ip),
+            u64::from(self.settings.otp_verify_max_failures_per_account),
+        ];
+        match throttle::reserve(redis, &[&keys[0], &keys[1]], &limits, HOUR)
             .await
             .map_err(redis_down)?
         {
-            Ok(()) => Ok(key),
-            Err((_, left)) => Err(too_many(
+            Ok(()) => Ok(keys),
+            Err((0, left)) => Err(too_many(
                 "TOO_MANY_REQUESTS",
                 "too many wrong codes from this address; try later",
+                left,
+            )),
+            Err((_, left)) => Err(too_many(
+                "TOO_MANY_REQUESTS",
+                "too many wrong codes for this e-mail; try later",
                 left,
             )),
         }
@@ -431,7 +449,9 @@ impl Auth {
         ip: Option<IpAddr>,
         request_id: Option<String>,
     ) -> Result<IssuedTokens, ApiError> {
-        let try_key = self.reserve_code_try(redis, ip).await?;
+        let tries = self
+            .reserve_code_try(redis, OTP_PURPOSE_VERIFY, &email, ip)
+            .await?;
         let secret = &self.settings.otp_secret;
         let max = self.settings.otp_max_attempts;
         let check = match proof {
@@ -453,8 +473,12 @@ impl Auth {
         }
         .map_err(redis_down)?;
         let (attempt, sole) = match check {
-            // Counted like a wrong code: probing addresses costs the same budget.
-            Check::Missing => return Err(otp_not_found()),
+            // Counted against the address like a wrong code (probing costs the same),
+            // not against an account that has no code to guess.
+            Check::Missing => {
+                let _ = throttle::release(redis, &[&tries[1]]).await;
+                return Err(otp_not_found());
+            }
             Check::Wrong { remaining } => {
                 if remaining == 0 {
                     // The code is dead: let this sender ask for a new one at once.
@@ -472,7 +496,7 @@ impl Auth {
             }
             Check::Valid { attempt, sole } => (attempt, sole),
         };
-        let _ = throttle::release(redis, &[&try_key]).await;
+        let _ = throttle::release(redis, &[&tries[0], &tries[1]]).await;
         let password_hash = if sole {
             attempt.password_hash
         } else {
@@ -582,9 +606,16 @@ impl Auth {
                 ));
             }
         };
-        throttle::login_succeeded(redis, &keys, self.settings.login_known_address_ttl)
-            .await
-            .map_err(redis_down)?;
+        // Only a verified account's login makes an address its usual one: a stranger
+        // holding a pending registration's password must not earn the exemption.
+        throttle::login_succeeded(
+            redis,
+            &keys,
+            user.is_verified
+                .then_some(self.settings.login_known_address_ttl),
+        )
+        .await
+        .map_err(redis_down)?;
         if !user.is_verified {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
@@ -661,7 +692,9 @@ impl Auth {
         new_password: NewPassword,
         ip: Option<IpAddr>,
     ) -> Result<(), ApiError> {
-        let try_key = self.reserve_code_try(redis, ip).await?;
+        let tries = self
+            .reserve_code_try(redis, OTP_PURPOSE_RESET, &email, ip)
+            .await?;
         let check = otp::verify(
             redis,
             &self.settings.otp_secret,
@@ -673,11 +706,14 @@ impl Auth {
         .await
         .map_err(redis_down)?;
         match check {
-            OtpCheck::Missing => return Err(otp_not_found()),
+            OtpCheck::Missing => {
+                let _ = throttle::release(redis, &[&tries[1]]).await;
+                return Err(otp_not_found());
+            }
             OtpCheck::Wrong { remaining } => return Err(wrong_code(remaining)),
             OtpCheck::Valid => {}
         }
-        let _ = throttle::release(redis, &[&try_key]).await;
+        let _ = throttle::release(redis, &[&tries[0], &tries[1]]).await;
         let user = users::by_email(db, email.as_str())
             .await?
             .ok_or_else(otp_not_found)?;
@@ -732,12 +768,15 @@ impl Auth {
             )
             .with_details(json!({ "field": "current_password" })));
         }
-        throttle::login_succeeded(redis, &keys, self.settings.login_known_address_ttl)
-            .await
-            .map_err(redis_down)?;
         let user = self
             .replace_password(db, redis, user.id, new_password)
             .await?;
+        // The old password may have been known to others: their usual addresses and
+        // the failures go; this address stays the owner's.
+        let _ = throttle::forget_account_failures(redis, &user.email).await;
+        throttle::login_succeeded(redis, &keys, Some(self.settings.login_known_address_ttl))
+            .await
+            .map_err(redis_down)?;
         let txn = db.begin().await?;
         let tokens = self.start_session(&txn, user).await?;
         txn.commit().await?;
@@ -871,6 +910,7 @@ impl Auth {
             hash_refresh(&refresh_token),
             sliding.min(absolute),
             session_started_at,
+            user.token_version,
         )
         .await?;
         let (access_token, _) = self
@@ -936,8 +976,15 @@ impl Auth {
         if row.expires_at < Utc::now() || row.session_started_at + max_age <= Utc::now() {
             return Err(invalid());
         }
-        users::mark_refresh_used(&txn, row.id).await?;
         let user = users::by_id(&txn, row.user_id).await?.ok_or_else(invalid)?;
+        if row.token_version != user.token_version {
+            // Issued under a password or role that has changed since (a login racing
+            // the change): the session ends now.
+            users::revoke_family(&txn, row.family_id).await?;
+            txn.commit().await?;
+            return Err(invalid());
+        }
+        users::mark_refresh_used(&txn, row.id).await?;
         let tokens = self
             .tokens_in_family(&txn, user, row.family_id, row.session_started_at)
             .await?;

@@ -271,27 +271,29 @@ pub async fn reserve_login(
 }
 
 /// After a correct password: the reserved attempt is given back, this address's
-/// failures on the account are forgotten and the address becomes a known one.
+/// failures on the account are forgotten and, with `remember`, the address becomes a
+/// known one for that long.
 pub async fn login_succeeded(
     redis: &mut ConnectionManager,
     keys: &LoginKeys,
-    remember: Duration,
+    remember: Option<Duration>,
 ) -> redis::RedisResult<()> {
     release(redis, &[&keys.ip, &keys.account]).await?;
-    redis::pipe()
-        .del(&keys.pair)
-        .cmd("SET")
-        .arg(&keys.known)
-        .arg(1)
-        .arg("PX")
-        .arg(remember.as_millis() as u64)
-        .ignore()
-        .query_async(redis)
-        .await
+    let mut pipe = redis::pipe();
+    pipe.del(&keys.pair).ignore();
+    if let Some(remember) = remember {
+        pipe.cmd("SET")
+            .arg(&keys.known)
+            .arg(1)
+            .arg("PX")
+            .arg(remember.as_millis() as u64)
+            .ignore();
+    }
+    pipe.query_async(redis).await
 }
 
-/// Forgets every failure counted against the account `email` (its password was just
-/// set by someone who may set it).
+/// Forgets every failure counted against the account `email` and every address
+/// known as its owner's (its password was just set by someone who may set it).
 pub async fn forget_account_failures(
     redis: &mut ConnectionManager,
     email: &str,
@@ -303,23 +305,28 @@ pub async fn forget_account_failures(
             esc.into_iter().chain(std::iter::once(c))
         })
         .collect();
-    let mut cursor: u64 = 0;
-    loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(format!("login:fail:pair:{escaped}:*"))
-            .arg("COUNT")
-            .arg(1000)
-            .query_async(redis)
-            .await?;
-        if !keys.is_empty() {
-            let _: () = redis::cmd("DEL").arg(&keys).query_async(redis).await?;
+    for pattern in [
+        format!("login:fail:pair:{escaped}:*"),
+        format!("login:known:{escaped}:*"),
+    ] {
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(redis)
+                .await?;
+            if !keys.is_empty() {
+                let _: () = redis::cmd("DEL").arg(&keys).query_async(redis).await?;
+            }
+            if next == 0 {
+                break;
+            }
+            cursor = next;
         }
-        if next == 0 {
-            break;
-        }
-        cursor = next;
     }
     let _: () = redis::cmd("DEL")
         .arg(format!("login:fail:acct:{email}"))

@@ -206,6 +206,8 @@ pub struct RefreshToken {
     pub revoked_at: Option<DateTime<Utc>>,
     /// When the session (the family's first login) began.
     pub session_started_at: DateTime<Utc>,
+    /// The user's token version when this token was issued.
+    pub token_version: i32,
 }
 
 /// Stores a refresh token by its SHA-256.
@@ -216,10 +218,11 @@ pub async fn insert_refresh(
     token_hash: Vec<u8>,
     expires_at: DateTime<Utc>,
     session_started_at: DateTime<Utc>,
+    token_version: i32,
 ) -> Result<(), DbErr> {
     db.execute_raw(stmt(
-        "INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at, session_started_at)
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at, session_started_at, token_version)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
         vec![
             Uuid::now_v7().into(),
             user_id.into(),
@@ -227,6 +230,7 @@ pub async fn insert_refresh(
             token_hash.into(),
             expires_at.into(),
             session_started_at.into(),
+            token_version.into(),
         ],
     ))
     .await?;
@@ -239,7 +243,8 @@ pub async fn refresh_for_update(
     token_hash: Vec<u8>,
 ) -> Result<Option<RefreshToken>, DbErr> {
     RefreshToken::find_by_statement(stmt(
-        "SELECT id, user_id, family_id, expires_at, used_at, revoked_at, session_started_at
+        "SELECT id, user_id, family_id, expires_at, used_at, revoked_at, session_started_at,
+                token_version
          FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE",
         vec![token_hash.into()],
     ))

@@ -17,12 +17,14 @@
 //! Listings cache the whole response body, so a hit sends the stored bytes as they
 //! are: no JSON is parsed or written on the hottest path of the shop.
 //!
-//! Bounded by construction: listing keys come from client parameters (a search, a
-//! price), so anyone could mint them. Stores of listings draw on one budget shared by
-//! every instance (`CATALOGUE_LISTING_STORES_PER_MINUTE`, a counter per minute in
-//! Redis); past it a listing is served from PostgreSQL and not stored. Entries live
-//! at most 1.25 × the TTL, so at most about twice the budget of listings exist at any
-//! time, each at most [`MAX_ENTRY_BYTES`]. No Redis eviction policy is needed for it,
+//! Bounded by construction: some keys come from values a client chose freely (a
+//! search, a price, a product id that may not exist), so anyone could mint them.
+//! Stores under such open keys draw on one budget shared by every instance (`CATALOGUE_LISTING_STORES_PER_MINUTE`, a counter per minute in
+//! Redis); past it the value is served from PostgreSQL and not stored. Entries live
+//! at most 1.25 × the TTL, so at most about twice the budget of open keys exist at any
+//! time, each at most [`MAX_ENTRY_BYTES`]. Keys of a closed set (the seed's keys, the
+//! first pages of a category, stock filter, sort and common page size) never draw on
+//! it, so spending the budget cannot switch off the shop's hot listings. No Redis eviction policy is needed for it,
 //! and none is wanted: the same Redis holds rate-limit counters and OTPs, which an
 //! eviction policy would drop.
 
@@ -195,18 +197,45 @@ impl CatalogueCache {
         self.get_or_load_inner(key, load, false).await
     }
 
-    /// As [`Self::get_or_load_json`], for a listing whose key a client chose: the
-    /// store draws on the listing budget (module docs).
+    /// As [`Self::get_or_load_json`], for a key a client chose freely (`open`): the
+    /// store then draws on the budget (module docs).
     pub async fn get_or_load_listing<F, Fut>(
         &self,
         key: &str,
+        open: bool,
         load: F,
     ) -> Result<(Bytes, CacheOutcome), ApiError>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Vec<u8>, sea_orm::DbErr>>,
     {
-        self.get_or_load_inner(key, load, true).await
+        self.get_or_load_inner(key, load, open).await
+    }
+
+    /// As [`Self::get_or_load`], for a key a client chose freely: the store draws on
+    /// the budget.
+    pub async fn get_or_load_open<T, F, Fut>(
+        &self,
+        key: &str,
+        load: F,
+    ) -> Result<(T, CacheOutcome), ApiError>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, sea_orm::DbErr>>,
+    {
+        let (json, outcome) = self
+            .get_or_load_inner(
+                key,
+                || async move {
+                    let value = load().await?;
+                    serde_json::to_vec(&value).map_err(|e| sea_orm::DbErr::Custom(e.to_string()))
+                },
+                true,
+            )
+            .await?;
+        let value = serde_json::from_slice(&json).map_err(ApiError::internal)?;
+        Ok((value, outcome))
     }
 
     async fn get_or_load_inner<F, Fut>(
@@ -254,13 +283,19 @@ impl CatalogueCache {
                 return Ok((value, CacheOutcome::Hit));
             }
         } else {
-            // Someone else is loading: wait for their value rather than add a query.
+            // Someone else is loading: wait for their value rather than add a query;
+            // once their lock is gone without a value (it was not stored), stop waiting.
             let deadline = tokio::time::Instant::now() + FLIGHT_WAIT;
             while tokio::time::Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_millis(15)).await;
                 if let Ok((_, Some(value))) = self.lookup(key).await {
                     self.record(CacheOutcome::Hit);
                     return Ok((value, CacheOutcome::Hit));
+                }
+                let locked: redis::RedisResult<bool> =
+                    redis::cmd("EXISTS").arg(&lock).query_async(&mut conn).await;
+                if matches!(locked, Ok(false)) {
+                    break;
                 }
             }
         }

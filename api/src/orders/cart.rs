@@ -145,6 +145,10 @@ fn limit_exceeded(max: i32, total: i32) -> ApiError {
     .with_details(json!({ "field": "quantity", "max": max, "would_be": total }))
 }
 
+/// The most lines (distinct products) one cart holds: an order's event and its
+/// e-mail stay small, and no list the API returns grows without bound.
+pub const MAX_CART_LINES: i64 = 100;
+
 /// Adds `quantity` of `product` (or increases the line); returns the line's id.
 pub async fn add(
     db: &DatabaseConnection,
@@ -213,6 +217,25 @@ pub async fn add(
     .ok_or_else(|| ApiError::internal("cart line upsert returned nothing"))?;
     if line.quantity > max {
         return Err(limit_exceeded(max, line.quantity));
+    }
+    #[derive(FromQueryResult)]
+    struct Count {
+        lines: i64,
+    }
+    let count = Count::find_by_statement(stmt(
+        "SELECT count(*) AS lines FROM cart_items WHERE cart_id = $1",
+        vec![cart.id.into()],
+    ))
+    .one(&txn)
+    .await?
+    .map_or(0, |c| c.lines);
+    if count > MAX_CART_LINES {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "CART_FULL",
+            format!("a cart holds at most {MAX_CART_LINES} different products"),
+        )
+        .with_details(json!({ "max_lines": MAX_CART_LINES })));
     }
     check_available(&txn, product, line.quantity).await?;
     txn.commit().await?;

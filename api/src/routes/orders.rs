@@ -159,21 +159,35 @@ impl OrdersApi {
         &self,
         state: Data<&SharedState>,
         auth: BearerAuth,
-        /// 1-based page (default 1).
+        /// 1-based page (default 1); `page × page_size` at most 10,000 (422 beyond).
         page: Query<Option<u64>>,
         /// Items per page, 1 to 100 (default 20).
         page_size: Query<Option<u64>>,
     ) -> Result<Json<Envelope<Vec<OrderView>>>, ApiError> {
         let page = page.0.unwrap_or(1);
         let page_size = page_size.0.unwrap_or(20);
-        if page == 0 || page > 100_000 {
-            return Err(ApiError::validation("page", "must be between 1 and 100000"));
+        if page == 0 {
+            return Err(ApiError::validation("page", "must be at least 1"));
         }
         if !(1..=100).contains(&page_size) {
             return Err(ApiError::validation(
                 "page_size",
                 "must be between 1 and 100",
             ));
+        }
+        if page.saturating_mul(page_size) > super::products::MAX_LISTING_DEPTH {
+            return Err(ApiError::new(
+                poem::http::StatusCode::UNPROCESSABLE_ENTITY,
+                "PAGE_TOO_DEEP",
+                format!(
+                    "page × page_size may be at most {}",
+                    super::products::MAX_LISTING_DEPTH
+                ),
+            )
+            .with_details(serde_json::json!({
+                "field": "page",
+                "max_depth": super::products::MAX_LISTING_DEPTH,
+            })));
         }
         let (orders, total) = repo::mine(&state.db, auth.0.sub, page, page_size).await?;
         Ok(Json(Envelope::paged(

@@ -34,6 +34,8 @@ pub const MAX_LISTING_DEPTH: u64 = 10_000;
 /// listing store draws on the cache's per-minute budget (`catalogue/cache.rs`), so
 /// searches and filters cannot fill Redis.
 pub const MAX_CACHED_PAGE: u64 = 5;
+/// Page sizes frontends use; listings of other sizes draw on the cache's budget.
+const COMMON_PAGE_SIZES: &[u64] = &[10, 12, 16, 20, 24, 25, 30, 40, 48, 50, 60, 100];
 
 /// Number of products.
 #[derive(Debug, Object)]
@@ -276,6 +278,12 @@ impl ProductsApi {
             sort: sort.0.unwrap_or(Sort::Newest),
         };
         let cacheable = page <= MAX_CACHED_PAGE;
+        // A closed set of keys (never drawing on the cache's budget): no search, no
+        // price filter, a common page size.
+        let open = query.q.is_some()
+            || query.min_price_cents.is_some()
+            || query.max_price_cents.is_some()
+            || !COMMON_PAGE_SIZES.contains(&page_size);
         let key = cache::listing_key(&query);
         let db = state.db.clone();
         let load = || async move {
@@ -291,7 +299,10 @@ impl ProductsApi {
         };
         // The whole body is cached: a hit sends the stored bytes.
         let (body, outcome) = if cacheable {
-            state.catalogue.get_or_load_listing(&key, load).await?
+            state
+                .catalogue
+                .get_or_load_listing(&key, open, load)
+                .await?
         } else {
             let bytes: Vec<u8> = load().await?;
             (bytes.into(), cache::CacheOutcome::Bypass)
@@ -363,7 +374,7 @@ impl ProductsApi {
         let product_id = id.0;
         let (product, outcome): (Option<ProductView>, CacheOutcome) = state
             .catalogue
-            .get_or_load(&format!("products:item:{product_id}"), || async move {
+            .get_or_load_open(&format!("products:item:{product_id}"), || async move {
                 repo::by_id(&db, product_id).await
             })
             .await?;
