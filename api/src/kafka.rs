@@ -28,10 +28,21 @@ pub fn client_config(brokers: &str) -> ClientConfig {
     config
 }
 
-/// The idempotent producer: `acks=all`, no reordering, no duplicates on retry.
+/// The producer: `acks=all`, one request in flight per connection (so a retry never
+/// reorders a partition), retried until `message.timeout.ms`.
+///
+/// Not idempotent, on purpose. After a message times out (a broker frozen longer than
+/// the timeout), librdkafka's idempotent producer bumps its producer epoch locally,
+/// without asking the broker; tansu 0.6's sqlite storage has no row for that epoch and
+/// panics (`more or less than one row` in `Delegate::idempotent_message_check`), after
+/// which the broker closes every connection. Without idempotence the producer sends no
+/// producer id and that path never runs. A retry after a lost acknowledgement may then
+/// write a message twice: every consumer dedupes by `event_id` (`processed_events`),
+/// which is what makes effects exactly-once in any case.
 pub fn producer(brokers: &str) -> anyhow::Result<FutureProducer> {
     client_config(brokers)
-        .set("enable.idempotence", "true")
+        .set("enable.idempotence", "false")
+        .set("max.in.flight.requests.per.connection", "1")
         .set("acks", "all")
         .set("message.timeout.ms", "30000")
         .set("linger.ms", "5")

@@ -6,7 +6,7 @@
 //! - the relay runs in every API instance, but one batch is published at a time
 //!   across all of them (a transaction-scoped advisory lock), so events go out in id
 //!   order even while several instances catch up after an outage; rows are taken with
-//!   `FOR UPDATE SKIP LOCKED`, published with the idempotent producer (`acks=all`) and
+//!   `FOR UPDATE SKIP LOCKED`, published with `acks=all`, one request in flight (`kafka::producer`) and
 //!   marked published in the same transaction; a crash between publish and commit
 //!   republishes (at least once: consumers dedupe by `event_id`);
 //! - Kafka down: the batch fails, rows stay pending, the relay backs off and catches
@@ -253,8 +253,8 @@ impl Relay {
             txn.commit().await?;
             return Ok(0);
         }
-        // Queue every message, then wait for the acknowledgements in order: the
-        // idempotent producer keeps per-partition order.
+        // Queue every message, then wait for the acknowledgements in order: one
+        // request in flight per connection keeps per-partition order across retries.
         let sends: Vec<_> = rows
             .iter()
             .map(|row| {
