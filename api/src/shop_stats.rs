@@ -51,6 +51,7 @@ pub struct RevenueStats {
     /// while every order is in one currency (0 before the first order). Amounts in
     /// different currencies are never added: with several, this is absent and
     /// `by_currency` has each.
+    #[oai(skip_serializing_if_is_none)]
     pub total_cents: Option<i64>,
     /// Currency of the shop's orders; with several, the one with the most orders.
     pub currency: String,
