@@ -162,7 +162,8 @@ impl CatalogueCache {
         Ok((generation, stored.and_then(|v| unstamp(v, generation))))
     }
 
-    /// The value under `key` as serde JSON, loading it with `load` on a miss.
+    /// The value under `key` as serde JSON, loading it with `load` on a miss. For keys
+    /// of a closed set.
     pub async fn get_or_load<T, F, Fut>(
         &self,
         key: &str,
@@ -173,12 +174,40 @@ impl CatalogueCache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, sea_orm::DbErr>>,
     {
-        let (json, outcome) = self
-            .get_or_load_json(key, || async move {
-                let value = load().await?;
-                serde_json::to_vec(&value).map_err(|e| sea_orm::DbErr::Custom(e.to_string()))
-            })
-            .await?;
+        self.value_or_load(key, load, false).await
+    }
+
+    /// As [`Self::get_or_load`], for a key a client chose freely: the store draws on
+    /// the budget.
+    pub async fn get_or_load_open<T, F, Fut>(
+        &self,
+        key: &str,
+        load: F,
+    ) -> Result<(T, CacheOutcome), ApiError>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, sea_orm::DbErr>>,
+    {
+        self.value_or_load(key, load, true).await
+    }
+
+    async fn value_or_load<T, F, Fut>(
+        &self,
+        key: &str,
+        load: F,
+        budgeted: bool,
+    ) -> Result<(T, CacheOutcome), ApiError>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, sea_orm::DbErr>>,
+    {
+        let load_json = || async move {
+            let value = load().await?;
+            serde_json::to_vec(&value).map_err(|e| sea_orm::DbErr::Custom(e.to_string()))
+        };
+        let (json, outcome) = self.get_or_load_inner(key, load_json, budgeted).await?;
         let value = serde_json::from_slice(&json).map_err(ApiError::internal)?;
         Ok((value, outcome))
     }
@@ -210,32 +239,6 @@ impl CatalogueCache {
         Fut: Future<Output = Result<Vec<u8>, sea_orm::DbErr>>,
     {
         self.get_or_load_inner(key, load, open).await
-    }
-
-    /// As [`Self::get_or_load`], for a key a client chose freely: the store draws on
-    /// the budget.
-    pub async fn get_or_load_open<T, F, Fut>(
-        &self,
-        key: &str,
-        load: F,
-    ) -> Result<(T, CacheOutcome), ApiError>
-    where
-        T: Serialize + DeserializeOwned,
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<T, sea_orm::DbErr>>,
-    {
-        let (json, outcome) = self
-            .get_or_load_inner(
-                key,
-                || async move {
-                    let value = load().await?;
-                    serde_json::to_vec(&value).map_err(|e| sea_orm::DbErr::Custom(e.to_string()))
-                },
-                true,
-            )
-            .await?;
-        let value = serde_json::from_slice(&json).map_err(ApiError::internal)?;
-        Ok((value, outcome))
     }
 
     async fn get_or_load_inner<F, Fut>(
