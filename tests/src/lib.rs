@@ -337,6 +337,24 @@ pub async fn database() -> anyhow::Result<sea_orm::DatabaseConnection> {
     Ok(sea_orm::Database::connect(std::env::var("DATABASE_URL")?).await?)
 }
 
+/// Runs `sql` with text parameters `$1…` (checks and set-ups the API does not expose).
+pub async fn execute(
+    db: &sea_orm::DatabaseConnection,
+    sql: &str,
+    params: &[&str],
+) -> anyhow::Result<u64> {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    let values: Vec<sea_orm::Value> = params.iter().map(|p| (*p).into()).collect();
+    Ok(db
+        .execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            sql,
+            values,
+        ))
+        .await?
+        .rows_affected())
+}
+
 /// The first column of the first row of `sql` (one text parameter `$1`) as an i64.
 pub async fn scalar_i64(
     db: &sea_orm::DatabaseConnection,

@@ -695,21 +695,14 @@ async fn twenty_concurrent_retries_of_an_abandoned_key_make_exactly_one_order() 
     // A key an instance claimed and then died holding, long enough ago to be taken over.
     let db = e2e::database().await?;
     let key = format!("abandoned-{}", uuid::Uuid::new_v4().simple());
-    {
-        use sea_orm::{ConnectionTrait, DbBackend, Statement};
-        db.execute_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "INSERT INTO idempotency_keys (user_id, key, request_hash, created_at)
+    e2e::execute(
+        &db,
+        "INSERT INTO idempotency_keys (user_id, key, request_hash, created_at)
              SELECT id, $2, $3, now() - interval '5 minutes' FROM users WHERE email = $1",
-            [
-                email.clone().into(),
-                key.clone().into(),
-                // The hash of the body a retry sends (no note): `null`.
-                sha256_hex(b"null").into(),
-            ],
-        ))
-        .await?;
-    }
+        // The hash of the body a retry sends (no note): `null`.
+        &[&email, &key, &sha256_hex(b"null")],
+    )
+    .await?;
     let replies = join_all((0..20).map(|i| {
         let (c, token, key) = (c.clone(), token.clone(), key.clone());
         async move {
@@ -821,15 +814,12 @@ async fn stock_never_leaves_its_bounds_and_deep_pages_are_refused() -> anyhow::R
     let product = create_product(&c, &nginx_url(), &admin, "Bounded stock", 0, 100).await?;
     let id = text(&product["id"]);
     let db = e2e::database().await?;
-    {
-        use sea_orm::{ConnectionTrait, DbBackend, Statement};
-        db.execute_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "UPDATE products SET stock = 999500000 WHERE id = $1::uuid",
-            [id.clone().into()],
-        ))
-        .await?;
-    }
+    e2e::execute(
+        &db,
+        "UPDATE products SET stock = 999500000 WHERE id = $1::uuid",
+        &[&id],
+    )
+    .await?;
     let adjust = |delta: i64| {
         send(
             c.post(url(
@@ -1123,16 +1113,13 @@ async fn a_session_ends_at_its_absolute_lifetime_however_often_it_is_refreshed()
     let email = unique_email("absolute");
     let tokens = register_verified(&c, &nginx_url(), &email, PASSWORD).await?;
     let db = e2e::database().await?;
-    {
-        use sea_orm::{ConnectionTrait, DbBackend, Statement};
-        db.execute_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "UPDATE refresh_tokens SET session_started_at = now() - interval '400 days'
+    e2e::execute(
+        &db,
+        "UPDATE refresh_tokens SET session_started_at = now() - interval '400 days'
              WHERE user_id = (SELECT id FROM users WHERE email = $1)",
-            [email.clone().into()],
-        ))
-        .await?;
-    }
+        &[&email],
+    )
+    .await?;
     let reply = post_json(
         &c,
         &url(&nginx_url(), "/api/auth/refresh"),
@@ -1251,15 +1238,12 @@ async fn a_cart_holds_at_most_a_hundred_products_even_when_added_at_once() -> an
     );
     // Archived again, through SQL and then one product through the API, whose cache
     // invalidation covers every listing that held any of them.
-    {
-        use sea_orm::{ConnectionTrait, DbBackend, Statement};
-        db.execute_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "UPDATE products SET status = 'archived' WHERE name LIKE $1 AND id::text <> $2",
-            [format!("{tag}%").into(), ids[0].clone().into()],
-        ))
-        .await?;
-    }
+    e2e::execute(
+        &db,
+        "UPDATE products SET status = 'archived' WHERE name LIKE $1 AND id::text <> $2",
+        &[&format!("{tag}%"), &ids[0]],
+    )
+    .await?;
     send(
         c.delete(url(
             &nginx_url(),

@@ -175,20 +175,7 @@ impl OrdersApi {
                 "must be between 1 and 100",
             ));
         }
-        if page.saturating_mul(page_size) > super::products::MAX_LISTING_DEPTH {
-            return Err(ApiError::new(
-                poem::http::StatusCode::UNPROCESSABLE_ENTITY,
-                "PAGE_TOO_DEEP",
-                format!(
-                    "page × page_size may be at most {}",
-                    super::products::MAX_LISTING_DEPTH
-                ),
-            )
-            .with_details(serde_json::json!({
-                "field": "page",
-                "max_depth": super::products::MAX_LISTING_DEPTH,
-            })));
-        }
+        super::products::check_depth(page, page_size)?;
         let (orders, total) = repo::mine(&state.db, auth.0.sub, page, page_size).await?;
         Ok(Json(Envelope::paged(
             orders,

@@ -30,6 +30,25 @@ pub const MAX_PAGE_SIZE: u64 = 100;
 /// Deepest item a listing reaches (`page × page_size`): deeper offsets make
 /// PostgreSQL read and throw away that many rows; narrow the listing with filters.
 pub const MAX_LISTING_DEPTH: u64 = 10_000;
+/// 422 `PAGE_TOO_DEEP` when `page × page_size` passes [`MAX_LISTING_DEPTH`] (every
+/// paged list of the API).
+pub fn check_depth(page: u64, page_size: u64) -> Result<(), ApiError> {
+    if page.saturating_mul(page_size) > MAX_LISTING_DEPTH {
+        return Err(ApiError::new(
+            poem::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "PAGE_TOO_DEEP",
+            format!(
+                "page × page_size may be at most {MAX_LISTING_DEPTH}; narrow the list with filters instead"
+            ),
+        )
+        .with_details(serde_json::json!({
+            "field": "page",
+            "max_depth": MAX_LISTING_DEPTH,
+        })));
+    }
+    Ok(())
+}
+
 /// Only the first pages are cached; deeper ones are read from PostgreSQL. Every
 /// listing store draws on the cache's per-minute budget (`catalogue/cache.rs`), so
 /// searches and filters cannot fill Redis.
@@ -220,19 +239,7 @@ impl ProductsApi {
                 format!("must be between 1 and {MAX_PAGE_SIZE}"),
             ));
         }
-        if page.saturating_mul(page_size) > MAX_LISTING_DEPTH {
-            return Err(ApiError::new(
-                poem::http::StatusCode::UNPROCESSABLE_ENTITY,
-                "PAGE_TOO_DEEP",
-                format!(
-                    "page × page_size may be at most {MAX_LISTING_DEPTH}; narrow the listing with category, price or q instead"
-                ),
-            )
-            .with_details(serde_json::json!({
-                "field": "page",
-                "max_depth": MAX_LISTING_DEPTH,
-            })));
-        }
+        check_depth(page, page_size)?;
         for (field, v) in [
             ("min_price_cents", min_price_cents.0),
             ("max_price_cents", max_price_cents.0),
