@@ -77,7 +77,18 @@ alive_and_listening() {
     port_open "$2"
 }
 
-pid_alive() { [ -f "$PIDS/$1.pid" ] && kill -0 "$(cat "$PIDS/$1.pid")" 2>/dev/null; }
+# process_running PID: it exists and has not ended. An ended process nobody has reaped
+# yet (a zombie) has ended; a process whose main thread returned while its other
+# threads still shut down also shows as a zombie, and is still running.
+process_running() {
+    local pid="$1" state
+    kill -0 "$pid" 2>/dev/null || return 1
+    state="$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -c1)"
+    [ "$state" != Z ] && return 0
+    [ "$(find "/proc/$pid/task" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)" -gt 1 ]
+}
+
+pid_alive() { [ -f "$PIDS/$1.pid" ] && process_running "$(cat "$PIDS/$1.pid")"; }
 
 # start_process NAME COMMAND...: runs COMMAND in the background, logging to
 # $LOGS/NAME.log, its pid in $PIDS/NAME.pid. A running NAME is left alone.
@@ -108,11 +119,11 @@ stop_process() {
     local name="$1" pid
     [ -f "$PIDS/$name.pid" ] || return 0
     pid="$(cat "$PIDS/$name.pid")"
-    if kill -0 "$pid" 2>/dev/null; then
+    if process_running "$pid"; then
         kill -TERM "$pid" 2>/dev/null || true
         local deadline=$((SECONDS + 40))
-        while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.2; done
-        if kill -0 "$pid" 2>/dev/null; then
+        while process_running "$pid" && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.2; done
+        if process_running "$pid"; then
             log "$name did not stop in time; killing"
             kill -KILL "$pid" 2>/dev/null || true
         fi

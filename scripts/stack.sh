@@ -107,6 +107,42 @@ ensure_tansu() {
     wait_until 60 "the Kafka broker on :$KAFKA_PORT" alive_and_listening tansu "$KAFKA_PORT"
 }
 
+# The broker must do what the pipeline does, not just listen: `api kafka-probe`
+# produces a canary and consumes it back. A broker that listens but fails that (tansu
+# stays up after its storage task panicked, closing every connection) is restarted;
+# if a restart does not bring it back, its data is moved aside (kept, not deleted) and
+# it starts empty.
+repair_broker_if_broken() {
+    local probe=("$BIN/api" kafka-probe)
+    if "${probe[@]}" >>"$LOGS/kafka-probe.log" 2>&1; then return 0; fi
+    log "the Kafka broker listens but fails the produce/consume probe; restarting it"
+    stop_process tansu
+    ensure_tansu
+    if "${probe[@]}" >>"$LOGS/kafka-probe.log" 2>&1; then return 0; fi
+    local aside
+    aside="$DATA/tansu.broken-$(date +%Y%m%d-%H%M%S)"
+    log "still broken after a restart; moving its data to $aside and starting it empty"
+    stop_process tansu
+    mv "$DATA/tansu" "$aside"
+    BROKER_STARTED_EMPTY=1
+    ensure_tansu
+    "${probe[@]}" >>"$LOGS/kafka-probe.log" 2>&1 || die "the Kafka broker fails the probe even with fresh data (see $LOGS/kafka-probe.log and $LOGS/tansu.log)"
+}
+
+# A broker that started with no data (repaired above, or its data deleted by hand)
+# holds none of the events it had: every event of the outbox's retention window is
+# published again, after the topics exist. The consumers skip what they had handled
+# (processed_events) and handle the rest once. On a first start the outbox is empty.
+republish_if_broker_started_empty() {
+    [ "${BROKER_STARTED_EMPTY:-}" = 1 ] || return 0
+    local republished
+    # The count is the command's last line (its log lines come before it).
+    republished="$("$BIN/api" republish "${RETENTION_OUTBOX_DAYS:-7}d" 2>>"$LOGS/kafka-probe.log")" \
+        || die "republishing the outbox failed (see $LOGS/kafka-probe.log)"
+    republished="${republished##*$'\n'}"
+    log "the broker started empty: republished $republished events of the last ${RETENTION_OUTBOX_DAYS:-7} days"
+}
+
 ensure_maildev() {
     local bin="$RUNTIME/tools/node_modules/.bin/maildev"
     if [ ! -x "$bin" ]; then
@@ -299,10 +335,14 @@ up() {
     ensure_tools
     ensure_postgres
     ensure_redis
+    # No broker running and no broker data: whatever it held is gone.
+    if ! pid_alive tansu && [ ! -s "$DATA/tansu/tansu.db" ]; then BROKER_STARTED_EMPTY=1; fi
     ensure_tansu
     ensure_maildev
     build
+    repair_broker_if_broken
     prepare
+    republish_if_broker_started_empty
     start_api
     start_consumers
     start_nginx

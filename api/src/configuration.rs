@@ -135,6 +135,9 @@ pub struct Settings {
     /// How long `/health/ready` answers 503 before the listener closes, so a load
     /// balancer stops sending new requests first.
     pub shutdown_drain: Duration,
+    /// Publish attempts the broker refuses (with the broker reachable) before an
+    /// outbox row is parked.
+    pub outbox_max_attempts: i32,
     /// Authentication and its limits.
     pub auth: AuthSettings,
     /// Lifetime of catalogue cache entries (plus up to 25% jitter).
@@ -146,6 +149,74 @@ pub struct Settings {
     /// Key sealing secrets carried inside events (the OTP code), shared with the
     /// email consumer.
     pub event_seal_key: SealKey,
+    /// What the retention jobs delete, and how often they run.
+    pub retention: RetentionSettings,
+}
+
+/// The retention jobs (`api::jobs`): how often each runs (once per period over every
+/// instance) and how long each kind of row is kept.
+#[derive(Debug, Clone)]
+pub struct RetentionSettings {
+    /// The period of every retention job.
+    pub interval: Duration,
+    /// Published outbox rows are kept this many days after their publication.
+    pub outbox_days: u32,
+    /// `processed_events` rows are kept this many days (never fewer than
+    /// `outbox_days`: an event the outbox can still republish must still be deduped).
+    pub processed_events_days: u32,
+    /// Replayed dead letters are kept this many days after their replay.
+    pub dead_letters_days: u32,
+    /// The jobs' own history (`scheduled_job_runs`) is kept this many days.
+    pub job_runs_days: u32,
+}
+
+impl RetentionSettings {
+    /// Reads the `RETENTION_*` variables.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let interval: u64 = optional("RETENTION_INTERVAL_SECONDS", 3600)?;
+        if interval == 0 {
+            return Err(ConfigError::Invalid {
+                name: "RETENTION_INTERVAL_SECONDS",
+                reason: "must be at least 1".into(),
+            });
+        }
+        let days = |name: &'static str, default: u32| -> Result<u32, ConfigError> {
+            let value: u32 = optional(name, default)?;
+            if !(1..=36_500).contains(&value) {
+                return Err(ConfigError::Invalid {
+                    name,
+                    reason: "must be between 1 and 36500 days".into(),
+                });
+            }
+            Ok(value)
+        };
+        let settings = Self {
+            interval: Duration::from_secs(interval),
+            outbox_days: days("RETENTION_OUTBOX_DAYS", 7)?,
+            processed_events_days: days("RETENTION_PROCESSED_EVENTS_DAYS", 14)?,
+            dead_letters_days: days("RETENTION_DEAD_LETTERS_DAYS", 30)?,
+            job_runs_days: days("RETENTION_JOB_RUNS_DAYS", 30)?,
+        };
+        settings.check()?;
+        Ok(settings)
+    }
+
+    /// The rules between the windows.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if self.processed_events_days < self.outbox_days {
+            return Err(ConfigError::Invalid {
+                name: "RETENTION_PROCESSED_EVENTS_DAYS",
+                reason: format!(
+                    "is {} but must be at least RETENTION_OUTBOX_DAYS ({}): an event the \
+                     outbox still holds can be published again (a replay, a relay crash \
+                     before its commit), and the consumers can only skip it while they \
+                     remember having processed it",
+                    self.processed_events_days, self.outbox_days
+                ),
+            });
+        }
+        Ok(())
+    }
 }
 
 /// A 32-byte key given as 64 hex digits.
@@ -313,6 +384,7 @@ impl Settings {
             max_json_body_bytes: optional("MAX_JSON_BODY_BYTES", 65_536)?,
             shutdown_timeout: Duration::from_secs(optional("SHUTDOWN_TIMEOUT_SECONDS", 30)?),
             shutdown_drain: Duration::from_millis(optional("SHUTDOWN_DRAIN_MS", 1000)?),
+            outbox_max_attempts: optional::<i32>("OUTBOX_MAX_ATTEMPTS", 6)?.max(1),
             auth: AuthSettings::from_env()?,
             catalogue_cache_ttl: Duration::from_secs(optional("CATALOGUE_CACHE_TTL_SECONDS", 60)?),
             catalogue_listing_stores_per_minute: optional(
@@ -321,6 +393,35 @@ impl Settings {
             )?,
             max_quantity_per_product: optional("MAX_QUANTITY_PER_PRODUCT", 10)?,
             event_seal_key: SealKey::from_env()?,
+            retention: RetentionSettings::from_env()?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn retention(outbox_days: u32, processed_events_days: u32) -> RetentionSettings {
+        RetentionSettings {
+            interval: Duration::from_secs(3600),
+            outbox_days,
+            processed_events_days,
+            dead_letters_days: 30,
+            job_runs_days: 30,
+        }
+    }
+
+    #[test]
+    fn processed_events_are_kept_at_least_as_long_as_the_outbox() {
+        assert!(retention(7, 14).check().is_ok());
+        assert!(retention(7, 7).check().is_ok());
+        let error = retention(14, 7).check().map_err(|e| e.to_string());
+        let message = error.err().unwrap_or_default();
+        assert!(
+            message.contains("RETENTION_PROCESSED_EVENTS_DAYS")
+                && message.contains("RETENTION_OUTBOX_DAYS (14)"),
+            "{message}"
+        );
     }
 }

@@ -136,14 +136,41 @@ impl ApiError {
     }
 }
 
+/// Whether `err` says the database could not be reached or dropped the connection
+/// (a restart, a failover), rather than that the statement was wrong: the request
+/// may succeed if tried again shortly.
+pub fn database_unavailable(err: &sea_orm::DbErr) -> bool {
+    use sea_orm::{DbErr, RuntimeErr, SqlxError};
+    let sqlx = match err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => return true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => e,
+        _ => return false,
+    };
+    match sqlx.as_ref() {
+        SqlxError::Io(_)
+        | SqlxError::Tls(_)
+        | SqlxError::Protocol(_)
+        | SqlxError::PoolTimedOut
+        | SqlxError::PoolClosed
+        | SqlxError::WorkerCrashed
+        | SqlxError::BeginFailed => true,
+        // 08: connection exception; 57P: the server is shutting down or restarting
+        // (`terminating connection due to administrator command`, `the database
+        // system is starting up`).
+        SqlxError::Database(e) => e
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+        _ => false,
+    }
+}
+
 impl From<sea_orm::DbErr> for ApiError {
     fn from(err: sea_orm::DbErr) -> Self {
-        match err {
-            sea_orm::DbErr::ConnectionAcquire(_) | sea_orm::DbErr::Conn(_) => {
-                tracing::warn!(error = %err, "database unavailable");
-                Self::unavailable("the database")
-            }
-            other => Self::internal(other),
+        if database_unavailable(&err) {
+            tracing::warn!(error = %err, "database unavailable");
+            Self::unavailable("the database")
+        } else {
+            Self::internal(err)
         }
     }
 }

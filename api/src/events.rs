@@ -174,6 +174,10 @@ pub struct OrderPlacedItem {
 pub struct OrderPlaced {
     /// The order.
     pub order_id: Uuid,
+    /// The order's short human number (`orders.number`, e.g. 1042); absent from events
+    /// written before order numbers existed.
+    #[serde(default)]
+    pub order_number: Option<i64>,
     /// The buyer.
     pub user_id: Uuid,
     /// Where the confirmation goes.
@@ -234,6 +238,21 @@ mod tests {
             raw.map(|r| r.decode::<Ping>()),
             Some(Err(DecodeError::WrongType { .. }))
         ));
+    }
+
+    #[test]
+    fn an_order_placed_event_written_before_order_numbers_still_decodes() {
+        let old = serde_json::json!({
+            "order_id": Uuid::nil(),
+            "user_id": Uuid::nil(),
+            "user_email": "a@example.com",
+            "items": [],
+            "total_cents": 0,
+            "currency": "USD",
+            "created_at": "2026-12-01T10:00:00Z",
+        });
+        let order: Option<OrderPlaced> = serde_json::from_value(old).ok();
+        assert_eq!(order.map(|o| o.order_number), Some(None));
     }
 
     #[test]

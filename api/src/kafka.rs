@@ -5,11 +5,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use rdkafka::{
-    ClientConfig,
+    ClientConfig, Message, Offset, TopicPartitionList,
     admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
     client::DefaultClientContext,
+    consumer::{BaseConsumer, Consumer},
     error::RDKafkaErrorCode,
-    producer::FutureProducer,
+    producer::{FutureProducer, FutureRecord},
 };
 
 use crate::events::{TOPICS, dlq_topic};
@@ -25,6 +26,13 @@ pub fn client_config(brokers: &str) -> ClientConfig {
         .set("bootstrap.servers", brokers)
         .set("socket.timeout.ms", "10000")
         .set("log.connection.close", "false");
+    // librdkafka's own debug contexts (`cgrp`, `fetch`, `all`...), for an operator
+    // chasing a broker problem; its lines go to the process log.
+    if let Ok(debug) = std::env::var("KAFKA_DEBUG")
+        && !debug.is_empty()
+    {
+        config.set("debug", debug);
+    }
     config
 }
 
@@ -63,6 +71,64 @@ pub async fn broker_reachable(producer: &FutureProducer, timeout: Duration) -> R
     })
     .await
     .map_err(|e| e.to_string())?
+}
+
+/// The topic of the broker probe's canary messages (one partition).
+pub const CANARY_TOPIC: &str = "shop-canary";
+
+/// Proves the broker works end to end, the way the pipeline uses it: produces a
+/// canary message with `acks=all` and consumes that very message back (a metadata
+/// answer alone is not proof: a broker whose storage task died still answers it).
+/// Returns how long the round trip took.
+pub async fn probe(brokers: &str, timeout: Duration) -> anyhow::Result<Duration> {
+    let started = std::time::Instant::now();
+    let run = async {
+        ensure_topics(brokers, &[CANARY_TOPIC.to_owned()], 1).await?;
+        let producer: FutureProducer = client_config(brokers)
+            .set("enable.idempotence", "false")
+            .set("acks", "all")
+            .set("message.timeout.ms", timeout.as_millis().to_string())
+            .create()
+            .context("creating the probe producer")?;
+        let token = uuid::Uuid::new_v4().to_string();
+        let delivery = producer
+            .send(
+                FutureRecord::to(CANARY_TOPIC).key("canary").payload(&token),
+                timeout,
+            )
+            .await
+            .map_err(|(e, _)| anyhow::anyhow!("producing the canary: {e}"))?;
+        let brokers = brokers.to_owned();
+        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            let consumer: BaseConsumer = client_config(&brokers)
+                .set("group.id", "shop-canary-probe")
+                .set("enable.auto.commit", "false")
+                .create()
+                .context("creating the probe consumer")?;
+            let mut at = TopicPartitionList::new();
+            at.add_partition_offset(
+                CANARY_TOPIC,
+                delivery.partition,
+                Offset::Offset(delivery.offset),
+            )?;
+            consumer.assign(&at)?;
+            let deadline = std::time::Instant::now() + timeout;
+            while std::time::Instant::now() < deadline {
+                match consumer.poll(Duration::from_millis(200)) {
+                    Some(Ok(m)) if m.payload() == Some(token.as_bytes()) => return Ok(()),
+                    Some(Err(e)) => tracing::debug!(error = %e, "probe consumer"),
+                    _ => {}
+                }
+            }
+            anyhow::bail!("the canary was produced but not consumed back")
+        })
+        .await
+        .context("probe consumer task")?
+    };
+    tokio::time::timeout(timeout, run).await.map_err(|_| {
+        anyhow::anyhow!("the broker did not produce and consume a canary within {timeout:?}")
+    })??;
+    Ok(started.elapsed())
 }
 
 /// Creates every topic of the system and its dead-letter twin; existing ones are kept.

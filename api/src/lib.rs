@@ -9,6 +9,7 @@ pub mod domain;
 pub mod envelope;
 pub mod error;
 pub mod events;
+pub mod jobs;
 pub mod json_body;
 pub mod kafka;
 pub mod metrics;

@@ -106,6 +106,9 @@ pub struct PipelineStats {
     pub outbox_backlog: i64,
     /// Age in seconds of the oldest unpublished event (0 when none).
     pub outbox_oldest_pending_seconds: f64,
+    /// Events parked after the broker refused them `OUTBOX_MAX_ATTEMPTS` times
+    /// (`api replay-dead-letters` sends them again).
+    pub outbox_parked: i64,
     /// Messages the consumers gave up on and wrote to a dead-letter topic.
     pub dead_lettered: i64,
 }
@@ -142,6 +145,7 @@ struct Row {
     revenue_by_currency: String,
     outbox_backlog: i64,
     outbox_oldest_pending_seconds: f64,
+    outbox_parked: i64,
     dead_lettered: i64,
 }
 
@@ -150,7 +154,7 @@ SELECT u.users_total, u.users_verified,
        o.orders_total, o.orders_pending, o.orders_paid, o.orders_shipped,
        o.orders_completed, o.orders_cancelled,
        p.products_total, p.products_out_of_stock, p.products_low_stock, p.products_archived,
-       x.outbox_backlog, x.outbox_oldest_pending_seconds,
+       x.outbox_backlog, x.outbox_oldest_pending_seconds, x.outbox_parked,
        (SELECT count(*) FROM dead_letters) AS dead_lettered,
        (SELECT COALESCE(jsonb_agg(jsonb_build_object(
                    'currency', currency, 'total_cents', total_cents, 'orders', orders)
@@ -174,9 +178,10 @@ FROM (SELECT count(*) AS users_total,
                               AND stock <= low_stock_threshold) AS products_low_stock,
              count(*) FILTER (WHERE status = 'archived') AS products_archived
       FROM products) p,
-     (SELECT count(*) AS outbox_backlog,
-             COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8
-                 AS outbox_oldest_pending_seconds
+     (SELECT count(*) FILTER (WHERE failed_at IS NULL) AS outbox_backlog,
+             COALESCE(EXTRACT(EPOCH FROM now() - min(created_at) FILTER (WHERE failed_at IS NULL)), 0)::float8
+                 AS outbox_oldest_pending_seconds,
+             count(*) FILTER (WHERE failed_at IS NOT NULL) AS outbox_parked
       FROM outbox WHERE published_at IS NULL) x";
 
 /// Reads every number in one statement, so they describe one moment.
@@ -211,6 +216,7 @@ pub async fn load(db: &impl ConnectionTrait) -> Result<ShopStats, DbErr> {
         pipeline: PipelineStats {
             outbox_backlog: row.outbox_backlog,
             outbox_oldest_pending_seconds: row.outbox_oldest_pending_seconds,
+            outbox_parked: row.outbox_parked,
             dead_lettered: row.dead_lettered,
         },
     })

@@ -29,7 +29,9 @@ use crate::{
     auth::service::Auth,
     catalogue::cache::CatalogueCache,
     configuration::{CorsSettings, Settings},
-    error, kafka,
+    error,
+    jobs::{JobMetrics, Scheduler},
+    kafka,
     metrics::Metrics,
     middleware::RequestContext,
     outbox::{OutboxMetrics, Relay},
@@ -172,8 +174,8 @@ impl Application {
         self.state.clone()
     }
 
-    /// Serves until `shutdown` resolves, then drains. The outbox relay runs beside
-    /// the server and stops after it.
+    /// Serves until `shutdown` resolves, then drains. The outbox relay and the
+    /// scheduled jobs run beside the server and stop after it.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
         let state = self.state.clone();
         let (relay_stop, relay_stop_rx) = tokio::sync::watch::channel(false);
@@ -181,8 +183,19 @@ impl Application {
             state.db.clone(),
             state.producer.clone(),
             OutboxMetrics::new(&state.metrics)?,
+            state.settings.outbox_max_attempts,
         );
         let relay = tokio::spawn(relay.run(relay_stop_rx));
+        // The scheduled jobs (retention) tick in every instance; each job runs once
+        // per period over all of them (`jobs`).
+        let (jobs_stop, jobs_stop_rx) = tokio::sync::watch::channel(false);
+        let scheduler = Scheduler::new(
+            state.db.clone(),
+            state.settings.retention.clone(),
+            state.settings.instance_id.clone(),
+            Some(JobMetrics::new(&state.metrics)?),
+        );
+        let jobs = tokio::spawn(scheduler.run(jobs_stop_rx));
         let drain = state.settings.shutdown_drain;
         let timeout = state.settings.shutdown_timeout;
         let app = routes(state.clone());
@@ -201,7 +214,9 @@ impl Application {
             .await
             .context("serving HTTP")?;
         let _ = relay_stop.send(true);
+        let _ = jobs_stop.send(true);
         let _ = relay.await;
+        let _ = jobs.await;
         tracing::info!("api instance stopped");
         Ok(())
     }

@@ -1,7 +1,8 @@
 //! The health and metrics listener of a consumer process.
 //!
-//! `/health/ready` is 200 once the consumer has joined its group (partitions
-//! assigned) and PostgreSQL answers; `/metrics` exposes the runner's counters.
+//! `/health/ready` is 200 while the consumer holds an assignment from its group
+//! (between a revocation and the next assignment it is 503) and PostgreSQL answers;
+//! `/metrics` exposes the runner's counters.
 
 use std::{net::SocketAddr, sync::Arc, sync::atomic::Ordering, time::Duration};
 
@@ -61,6 +62,10 @@ fn metrics(state: Data<&HealthState>) -> String {
          shop_consumer_events_handled_total{{consumer=\"{name}\"}} {}\n\
          # TYPE shop_consumer_duplicates_skipped_total counter\n\
          shop_consumer_duplicates_skipped_total{{consumer=\"{name}\"}} {}\n\
+         # TYPE shop_consumer_uncertain_redeliveries_total counter\n\
+         shop_consumer_uncertain_redeliveries_total{{consumer=\"{name}\"}} {}\n\
+         # TYPE shop_consumer_partitions_paused gauge\n\
+         shop_consumer_partitions_paused{{consumer=\"{name}\"}} {}\n\
          # TYPE shop_consumer_dead_lettered_total counter\n\
          shop_consumer_dead_lettered_total{{consumer=\"{name}\"}} {}\n\
          # TYPE shop_consumer_retries_total counter\n\
@@ -73,6 +78,8 @@ fn metrics(state: Data<&HealthState>) -> String {
          shop_emails_sent_total{{consumer=\"{name}\"}} {}\n",
         s.handled.load(Ordering::Relaxed),
         s.duplicates.load(Ordering::Relaxed),
+        s.uncertain.load(Ordering::Relaxed),
+        s.paused.load(Ordering::Relaxed),
         s.dead_lettered.load(Ordering::Relaxed),
         s.retries.load(Ordering::Relaxed),
         u8::from(s.joined.load(Ordering::Relaxed)),

@@ -9,3 +9,4 @@ pub mod mailer;
 pub mod processed;
 pub mod runner;
 pub mod settings;
+pub mod templates;

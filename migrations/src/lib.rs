@@ -15,6 +15,8 @@ mod m20261122_000006_dead_letter_replay;
 mod m20261130_000007_dead_letter_identity;
 mod m20261202_000008_security;
 mod m20261202_000009_refresh_token_version;
+mod m20261202_000010_pipeline;
+mod m20261202_000011_order_number;
 
 /// Applies the migrations in order.
 pub struct Migrator;
@@ -32,6 +34,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000007_dead_letter_identity::Migration),
             Box::new(m20261202_000008_security::Migration),
             Box::new(m20261202_000009_refresh_token_version::Migration),
+            Box::new(m20261202_000010_pipeline::Migration),
+            Box::new(m20261202_000011_order_number::Migration),
         ]
     }
 }

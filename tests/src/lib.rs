@@ -175,6 +175,54 @@ pub async fn mail_count(to: &str, subject: &str) -> anyhow::Result<usize> {
         .count())
 }
 
+/// The shop's name as the consumers put it in subjects (`SHOP_NAME`, default `Shop`).
+pub fn shop_name() -> String {
+    std::env::var("SHOP_NAME")
+        .ok()
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "Shop".into())
+}
+
+/// The link of order `order_id` in its confirmation (`SHOP_ORDERS_URL/<id>`, as the
+/// consumers build it).
+pub fn order_url(order_id: &str) -> String {
+    let base = std::env::var("SHOP_ORDERS_URL")
+        .ok()
+        .map(|u| u.trim().trim_end_matches('/').to_owned())
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "http://localhost:3000/orders".into());
+    format!("{base}/{order_id}")
+}
+
+/// The subject of the confirmation of the order numbered `number`.
+pub fn order_subject(number: i64) -> String {
+    format!("Your {} order #{number} is confirmed", shop_name())
+}
+
+/// The confirmation subject of the order a `POST /api/orders` reply placed (by its
+/// `data.number`); fails if the reply has no number.
+pub fn order_subject_of(reply: &Reply) -> anyhow::Result<String> {
+    let number = reply.json["data"]["number"]
+        .as_i64()
+        .ok_or_else(|| anyhow::anyhow!("no order number in: {}", reply.text))?;
+    Ok(order_subject(number))
+}
+
+/// The confirmation subject of order `order_id`, its number read from PostgreSQL (for
+/// the legacy route, whose answer carries only the id).
+pub async fn order_subject_by_id(order_id: &str) -> anyhow::Result<String> {
+    let db = database().await?;
+    let number = scalar_i64(
+        &db,
+        "SELECT number FROM orders WHERE id = $1::uuid",
+        order_id,
+    )
+    .await?
+    .ok_or_else(|| anyhow::anyhow!("no order {order_id}"))?;
+    Ok(order_subject(number))
+}
+
 /// Waits for the `seen + 1`-th OTP e-mail to `to` and returns its code.
 pub async fn wait_for_code(to: &str, seen: usize) -> anyhow::Result<String> {
     let mail = wait_for_mail(to, "Your verification code", seen).await?;
@@ -411,21 +459,74 @@ pub async fn stack(args: &[&str]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The pid of the stack's process `name` (`.stack/pids/{name}.pid`).
+pub fn pid_of(name: &str) -> anyhow::Result<i32> {
+    let path = repo().join(".stack/pids").join(format!("{name}.pid"));
+    Ok(std::fs::read_to_string(&path)?.trim().parse()?)
+}
+
+/// Sends `kill -{signal}` to the stack's process `name`.
+pub fn signal(name: &str, signal: &str) -> anyhow::Result<()> {
+    let pid = pid_of(name)?;
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()?;
+    anyhow::ensure!(status.success(), "kill -{signal} {name}");
+    Ok(())
+}
+
+/// Whether process `pid` still runs: it exists and is not a zombie whose every thread
+/// has ended (a process whose main thread returned while others still shut down
+/// also shows `Z`, with more than one task).
+fn running(pid: i32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let zombie = stat
+        .rsplit_once(") ")
+        .is_some_and(|(_, rest)| rest.starts_with('Z'));
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).map_or(0, |d| d.count());
+    !zombie || tasks > 1
+}
+
+/// Sends `signal` to the stack's process `name` and waits (30 s at most) until it has
+/// ended.
+pub async fn stop(name: &str, signal_name: &str) -> anyhow::Result<()> {
+    let pid = pid_of(name)?;
+    signal(name, signal_name)?;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while running(pid) {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "{name} survived SIG{signal_name}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
 /// Runs the release `api` binary with `args` and extra `env` to the end; fails unless it
-/// succeeded. Returns its last line of output (log lines, in JSON, come first).
-pub async fn api_command(args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<String> {
+/// succeeded. Returns all it wrote to stdout (JSON log lines and what it printed).
+pub async fn api_output(args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<String> {
     let output = tokio::process::Command::new(repo().join("target/release/api"))
         .args(args)
         .envs(env.iter().copied())
         .stdin(std::process::Stdio::null())
         .output()
         .await?;
+    let stdout = String::from_utf8(output.stdout)?;
     anyhow::ensure!(
         output.status.success(),
-        "api {args:?}: {}",
+        "api {args:?} failed: {}\n{stdout}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let stdout = String::from_utf8(output.stdout)?;
+    Ok(stdout)
+}
+
+/// [`api_output`]'s last line (log lines, in JSON, come first).
+pub async fn api_command(args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<String> {
+    let stdout = api_output(args, env).await?;
     Ok(stdout.lines().last().unwrap_or_default().trim().to_owned())
 }
 

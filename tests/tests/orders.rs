@@ -71,6 +71,9 @@ async fn the_journey_from_registration_to_confirmation_mail_ledger_and_fresh_lis
     assert_eq!(order.json["data"]["total_cents"], 1350);
     assert_eq!(order.json["data"]["items"][0]["unit_price_cents"], 450);
     let order_id = order.data_id();
+    let number = order.json["data"]["number"].as_i64();
+    assert!(number.is_some_and(|n| n >= 1000), "{}", order.text);
+    let number = number.unwrap_or_default();
 
     // Every instance lists the new stock at once.
     for base in &instances {
@@ -90,13 +93,32 @@ async fn the_journey_from_registration_to_confirmation_mail_ledger_and_fresh_lis
     )
     .await?;
     assert_eq!(mine.json["data"][0]["id"], order_id.as_str());
+    assert_eq!(mine.json["data"][0]["number"], number);
     assert_eq!(mine.json["pagination"]["total"], 1);
 
-    // The confirmation e-mail with the right total.
-    let mail = wait_for_mail(&email, &format!("Order confirmed: {order_id}"), 0).await?;
+    // The confirmation e-mail, text and HTML, with the number, the lines, the right
+    // total, the UUID as reference and the link to the order.
+    let mail = wait_for_mail(&email, &e2e::order_subject(number), 0).await?;
     let text = mail["text"].as_str().unwrap_or_default();
+    assert!(text.contains(&format!("Order #{number}")), "{text}");
+    assert!(text.contains(&format!("Reference: {order_id}")), "{text}");
+    assert!(
+        text.contains(&format!("3 x Journey tea {q}, 4.50 USD each: 13.50 USD")),
+        "{text}"
+    );
     assert!(text.contains("Total: 13.50 USD"), "{text}");
-    assert!(text.contains("3 x Journey tea"), "{text}");
+    let link = e2e::order_url(&order_id);
+    assert!(text.contains(&format!("See your order: {link}")), "{text}");
+    let html = mail["html"].as_str().unwrap_or_default();
+    assert!(
+        html.contains(&format!("Order #{number} is confirmed")),
+        "{html}"
+    );
+    assert!(html.contains(&format!("Journey tea {q}")), "{html}");
+    assert!(html.contains("13.50 USD"), "{html}");
+    let href = link.replace('&', "&amp;");
+    assert!(html.contains(&format!("<a href=\"{href}\"")), "{html}");
+    assert!(html.contains("View your order</a>"), "{html}");
 
     // The ledger has the order's movement, exactly once.
     let db = database().await?;
@@ -333,13 +355,10 @@ async fn the_same_idempotency_key_twice_places_one_order_and_replays_the_body() 
     .await?;
     assert_eq!(mine.json["pagination"]["total"], 1);
     assert_eq!(stock_of(&id).await?, 3);
-    let order_id = first.json["data"]["id"].as_str().unwrap_or_default();
-    wait_for_mail(&email, &format!("Order confirmed: {order_id}"), 0).await?;
+    let subject = e2e::order_subject_of(&first)?;
+    wait_for_mail(&email, &subject, 0).await?;
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-    assert_eq!(
-        mail_count(&email, &format!("Order confirmed: {order_id}")).await?,
-        1
-    );
+    assert_eq!(mail_count(&email, &subject).await?, 1);
     Ok(())
 }
 

@@ -82,6 +82,22 @@ pub struct IssuedTokens {
     pub user: User,
 }
 
+/// Runs a read-only Redis command, and once more if the connection dropped under it
+/// (Redis restarted, or killed the client): the manager reconnects on that failure,
+/// and a read is safe to repeat. Without it the first request after a restart fails.
+async fn read<T: redis::FromRedisValue>(
+    redis: &mut ConnectionManager,
+    cmd: &redis::Cmd,
+) -> redis::RedisResult<T> {
+    match cmd.query_async(redis).await {
+        Err(e) if e.is_connection_dropped() || e.is_io_error() => {
+            tracing::info!(error = %e, "redis connection dropped; reading again");
+            cmd.query_async(redis).await
+        }
+        other => other,
+    }
+}
+
 fn redis_down(e: redis::RedisError) -> ApiError {
     tracing::warn!(error = %e, "redis unavailable");
     ApiError::unavailable("the session store")
@@ -857,9 +873,7 @@ impl Auth {
         redis: &mut ConnectionManager,
         user: Uuid,
     ) -> Result<Option<users::Authz>, ApiError> {
-        let cached: Option<String> = redis::cmd("GET")
-            .arg(authz_key(user))
-            .query_async(redis)
+        let cached: Option<String> = read(redis, redis::cmd("GET").arg(authz_key(user)))
             .await
             .map_err(redis_down)?;
         if let Some((ver, role)) = cached.as_deref().and_then(|c| c.split_once('|'))
@@ -1022,11 +1036,12 @@ impl Auth {
         redis: &mut ConnectionManager,
         sid: Uuid,
     ) -> Result<bool, ApiError> {
-        redis::cmd("EXISTS")
-            .arg(format!("revoked:sid:{sid}"))
-            .query_async(redis)
-            .await
-            .map_err(redis_down)
+        read(
+            redis,
+            redis::cmd("EXISTS").arg(format!("revoked:sid:{sid}")),
+        )
+        .await
+        .map_err(redis_down)
     }
 }
 

@@ -165,10 +165,11 @@ pub async fn place(
     let currency = currency.unwrap_or_else(|| "USD".to_owned());
     #[derive(FromQueryResult)]
     struct Created {
+        number: i64,
         created_at: DateTime<Utc>,
     }
     let created = Created::find_by_statement(stmt(
-        "INSERT INTO orders (id, user_id, total_cents, currency, note) VALUES ($1, $2, $3, $4, $5) RETURNING created_at",
+        "INSERT INTO orders (id, user_id, total_cents, currency, note) VALUES ($1, $2, $3, $4, $5) RETURNING number, created_at",
         vec![order_id.into(), user.into(), total_cents.into(), currency.clone().into(), note.map(str::to_owned).into()],
     ))
     .one(txn)
@@ -197,6 +198,7 @@ pub async fn place(
     let event = EventEnvelope::new(
         OrderPlaced {
             order_id,
+            order_number: Some(created.number),
             user_id: user,
             user_email: user_email.to_owned(),
             items: event_items,
@@ -209,6 +211,7 @@ pub async fn place(
     outbox::enqueue(txn, &order_id.to_string(), &event).await?;
     Ok(OrderView {
         id: order_id,
+        number: Some(created.number),
         user_id: user,
         status: "pending".into(),
         note: note.map(str::to_owned),

@@ -24,6 +24,7 @@ pub struct OrderLine {
 #[derive(Debug, Clone, FromQueryResult)]
 struct OrderRow {
     id: Uuid,
+    number: i64,
     user_id: Uuid,
     status: String,
     note: Option<String>,
@@ -37,6 +38,12 @@ struct OrderRow {
 pub struct OrderView {
     /// Id.
     pub id: Uuid,
+    /// Short human order number (e.g. 1042), unique, shown in the confirmation
+    /// e-mail as "Order #1042". Absent only from a replayed `Idempotency-Key` answer
+    /// stored before order numbers existed.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<i64>,
     /// Buyer.
     pub user_id: Uuid,
     /// `pending`, `paid`, `shipped`, `completed` or `cancelled`.
@@ -69,6 +76,7 @@ async fn attach(db: &impl ConnectionTrait, rows: Vec<OrderRow>) -> Result<Vec<Or
         .await?;
         out.push(OrderView {
             id: row.id,
+            number: Some(row.number),
             user_id: row.user_id,
             status: row.status,
             note: row.note,
@@ -89,7 +97,7 @@ pub async fn get(
     is_admin: bool,
 ) -> Result<Option<OrderView>, DbErr> {
     let row = OrderRow::find_by_statement(stmt(
-        "SELECT id, user_id, status, note, total_cents, currency, created_at FROM orders
+        "SELECT id, number, user_id, status, note, total_cents, currency, created_at FROM orders
          WHERE id = $1 AND (user_id = $2 OR $3)",
         vec![id.into(), viewer.into(), is_admin.into()],
     ))
@@ -118,7 +126,7 @@ pub async fn mine(
     .map_or(0, |c| c.total.max(0) as u64);
     let rows = OrderRow::find_by_statement(stmt(
         &format!(
-            "SELECT id, user_id, status, note, total_cents, currency, created_at FROM orders
+            "SELECT id, number, user_id, status, note, total_cents, currency, created_at FROM orders
              WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT {page_size} OFFSET {}",
             (page - 1).saturating_mul(page_size)
         ),

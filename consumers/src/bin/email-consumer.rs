@@ -19,6 +19,7 @@ async fn main() -> ExitCode {
             handlers::email::EmailHandler::new(
                 consumers::mailer::Mailer::new(&consumers::mailer::SmtpSettings::from_env()?)?,
                 api::configuration::SealKey::from_env()?,
+                consumers::mailer::MailSettings::from_env()?,
             ),
         )
         .await

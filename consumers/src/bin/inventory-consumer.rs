@@ -20,11 +20,12 @@ async fn main() -> ExitCode {
             .collect();
         let db = api::startup::database(&settings.database_url, 5)?;
         let mailer = consumers::mailer::Mailer::new(&consumers::mailer::SmtpSettings::from_env()?)?;
+        let shop = consumers::mailer::MailSettings::from_env()?;
         handlers::run_consumer(
             "inventory",
             &[api::events::TOPIC_ORDER_PLACED],
             settings,
-            handlers::inventory::InventoryHandler::new(db, mailer, admins),
+            handlers::inventory::InventoryHandler::new(db, mailer, admins, shop),
         )
         .await
     }

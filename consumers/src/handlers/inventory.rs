@@ -12,9 +12,10 @@ use api::events::{Event, EventEnvelope, OrderPlaced, OrderPlacedItem};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, TransactionTrait};
 
 use crate::{
-    mailer::Mailer,
+    mailer::{MailSettings, Mailer},
     processed,
     runner::{HandleError, Handler},
+    templates,
 };
 
 /// Keeps the stock ledger and warns admins of low stock.
@@ -22,12 +23,24 @@ pub struct InventoryHandler {
     db: DatabaseConnection,
     mailer: Mailer,
     admins: Vec<String>,
+    shop: MailSettings,
 }
 
 impl InventoryHandler {
-    /// A handler writing to `db` and alerting `admins` through `mailer`.
-    pub fn new(db: DatabaseConnection, mailer: Mailer, admins: Vec<String>) -> Self {
-        Self { db, mailer, admins }
+    /// A handler writing to `db` and alerting `admins` through `mailer`, the mails
+    /// speaking for `shop`.
+    pub fn new(
+        db: DatabaseConnection,
+        mailer: Mailer,
+        admins: Vec<String>,
+        shop: MailSettings,
+    ) -> Self {
+        Self {
+            db,
+            mailer,
+            admins,
+            shop,
+        }
     }
 }
 
@@ -85,21 +98,14 @@ impl Handler for InventoryHandler {
             {
                 return Ok(());
             }
-            let mut body =
-                String::from("These products fell to or below their low-stock threshold:\n\n");
-            for item in &low {
-                body.push_str(&format!(
-                    "  {} ({}): {} left, threshold {}\n",
-                    item.name, item.product_id, item.stock_after, item.low_stock_threshold
-                ));
-            }
+            let mail = templates::low_stock_alert(&self.shop, &order, &low);
             let to: Vec<(String, String)> = self
                 .admins
                 .iter()
                 .map(|a| (a.clone(), "Shop admin".to_owned()))
                 .collect();
             self.mailer
-                .send(event.event_id, "low-stock", &to, "Low stock alert", body)
+                .send(event.event_id, "low-stock", &to, &mail)
                 .await?;
             processed::mark_processed(&self.db, "inventory-alert", event.event_id)
                 .await

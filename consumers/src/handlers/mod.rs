@@ -31,6 +31,8 @@ pub async fn run_consumer<H: Handler>(
             max_attempts: settings.max_attempts,
             initial_backoff: settings.initial_backoff,
             max_backoff: settings.max_backoff,
+            concurrency: settings.concurrency,
+            session_timeout: settings.session_timeout,
         },
         db.clone(),
         handler,

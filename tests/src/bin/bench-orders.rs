@@ -36,11 +36,11 @@ async fn main() -> anyhow::Result<()> {
     let buyers =
         futures_util::future::try_join_all((0..most).map(|_| new_customer("bench"))).await?;
 
-    let mut sampled: Vec<(String, SystemTime)> = Vec::new();
+    let mut sampled: Vec<(String, String, SystemTime)> = Vec::new();
     for &c in &levels {
         let deadline = Instant::now() + Duration::from_secs(seconds);
         let started = Instant::now();
-        let workers = buyers.iter().take(c).map(|(http, token, _)| {
+        let workers = buyers.iter().take(c).map(|(http, token, email)| {
             let id = id.clone();
             async move {
                 let mut latencies = Vec::new();
@@ -66,7 +66,13 @@ async fn main() -> anyhow::Result<()> {
                     let elapsed = t.elapsed().as_secs_f64() * 1000.0;
                     if placed.status == 201 {
                         latencies.push(elapsed);
-                        last = Some((placed.data_id(), SystemTime::now()));
+                        // Its confirmation is found by recipient and subject (which
+                        // carries the order's number).
+                        last = Some((
+                            email.clone(),
+                            e2e::order_subject_of(&placed)?,
+                            SystemTime::now(),
+                        ));
                     } else {
                         errors += 1;
                     }
@@ -102,12 +108,14 @@ async fn main() -> anyhow::Result<()> {
     while !pending.is_empty() && Instant::now() < wait_until {
         let mails = e2e::get(&format!("{}/email", maildev_url())).await?;
         let list = mails.json.as_array().cloned().unwrap_or_default();
-        pending.retain(|(order, responded)| {
-            let subject = format!("Order confirmed: {order}");
-            match list
-                .iter()
-                .find(|m| m["subject"].as_str() == Some(subject.as_str()))
-            {
+        pending.retain(|(to, subject, responded)| {
+            match list.iter().find(|m| {
+                m["subject"].as_str() == Some(subject.as_str())
+                    && m["to"].as_array().is_some_and(|list| {
+                        list.iter()
+                            .any(|t| t["address"].as_str() == Some(to.as_str()))
+                    })
+            }) {
                 Some(mail) => {
                     let received = mail["time"].as_str().and_then(|t| {
                         chrono::DateTime::parse_from_rfc3339(t)

@@ -1,38 +1,41 @@
-//! The transactional outbox and its relay.
+//! The relay: publishes the outbox to Kafka from every API instance.
 //!
 //! Invariants:
-//! - an event is inserted in the same transaction as the change it announces, so it
-//!   exists if and only if the change committed;
-//! - the relay runs in every API instance, but one batch is published at a time
-//!   across all of them (a transaction-scoped advisory lock), so events go out in id
-//!   order even while several instances catch up after an outage; rows are taken with
-//!   `FOR UPDATE SKIP LOCKED`, published with `acks=all`, one request in flight (`kafka::producer`) and
-//!   marked published in the same transaction; a crash between publish and commit
-//!   republishes (at least once: consumers dedupe by `event_id`);
-//! - Kafka down: the batch fails, rows stay pending, the relay backs off and catches
-//!   up when the broker returns. No request ever waits for Kafka;
+//! - one batch is published at a time across all instances (a transaction-scoped
+//!   advisory lock); rows are taken with `FOR UPDATE SKIP LOCKED`, published with
+//!   `acks=all`, one request in flight (`kafka::producer`), and marked published in
+//!   the same transaction; a crash between publish and commit republishes (at least
+//!   once: consumers dedupe by `event_id`);
 //! - a relay takes the lock only while its broker answers (checked every 2 s, and
-//!   after every failure before the next try): an instance cut off from Kafka alone
-//!   (a wrong `KAFKA_BROKERS`, a partition) would otherwise hold the lock, and every
-//!   instance's events with it, for a whole delivery timeout (30 s) per try.
+//!   after every failed batch before the next try): an instance cut off from Kafka
+//!   alone (a wrong `KAFKA_BROKERS`, a partition) would otherwise hold the lock, and
+//!   every instance's events with it, for a whole delivery timeout (30 s) per try;
+//! - a failure counts towards a row's parking only when it is the row's own: the
+//!   broker refused that message (an error about the message), or other messages of
+//!   the same batch went through. A batch that fails as a whole (the broker is away)
+//!   counts against no row.
 
 use std::time::Duration;
 
 use prometheus::{IntCounter, IntGauge};
 use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{error::KafkaError, types::RDKafkaErrorCode};
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, FromQueryResult, Statement,
-    TransactionTrait,
+    ConnectionTrait, DatabaseConnection, DbBackend, FromQueryResult, Statement, TransactionTrait,
 };
 use tokio::sync::watch;
 
-use crate::{
-    events::{Event, EventEnvelope},
-    metrics::Metrics,
-};
+use crate::metrics::Metrics;
 
-/// Rows taken per batch.
-const BATCH: u64 = 200;
+/// Rows published per batch.
+const BATCH: usize = 200;
+/// Pending rows looked at per batch (rows of a key already in the batch or waiting
+/// out a retry are skipped, so more are read than published).
+const SCAN: u64 = 1000;
+/// First pause of a row the broker refused; doubles per attempt.
+const ROW_BACKOFF: Duration = Duration::from_secs(1);
+/// Longest pause of a refused row.
+const ROW_MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// The advisory lock that makes one relay publish at a time ("outbox" in ASCII).
 const RELAY_LOCK: i64 = 0x6f75_7462_6f78;
 /// Pause when the outbox is empty: bounds e-mail latency, costs one tiny query.
@@ -44,70 +47,21 @@ const CHECK_EVERY: Duration = Duration::from_secs(2);
 /// How long the reachability check waits for the broker's metadata.
 const BROKER_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Writes `event` to the outbox on `db` (use the transaction of the change).
-pub async fn enqueue<P: Event>(
-    db: &impl ConnectionTrait,
-    key: &str,
-    event: &EventEnvelope<P>,
-) -> Result<(), DbErr> {
-    let payload = serde_json::to_value(event).map_err(|e| DbErr::Custom(e.to_string()))?;
-    db.execute_raw(Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        "INSERT INTO outbox (event_id, topic, message_key, payload) VALUES ($1, $2, $3, $4)",
-        [
-            event.event_id.into(),
-            P::TOPIC.into(),
-            key.into(),
-            payload.into(),
-        ],
-    ))
-    .await?;
-    Ok(())
-}
-
-/// Sends the events of dead letters not yet replayed back through the outbox (all
-/// consumers, or only `consumer`'s; every event, or only `event`), and marks those
-/// dead letters replayed; returns
-/// how many events will be published again. One transaction: a dead letter is
-/// replayed once. Safe because every consumer dedupes by `event_id`: a consumer that
-/// handled the event already skips it; the one that dead-lettered it tries again.
-pub async fn replay_dead_letters(
-    db: &DatabaseConnection,
-    consumer: Option<&str>,
-    event: Option<uuid::Uuid>,
-) -> Result<u64, DbErr> {
-    let txn = db.begin().await?;
-    let replayed = txn
-        .execute_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "WITH letters AS (
-                 UPDATE dead_letters SET replayed_at = now()
-                 WHERE replayed_at IS NULL AND event_id IS NOT NULL
-                   AND ($1::text IS NULL OR consumer = $1)
-                   AND ($2::uuid IS NULL OR event_id = $2)
-                 RETURNING event_id)
-             UPDATE outbox SET published_at = NULL, last_error = NULL
-             WHERE event_id IN (SELECT event_id FROM letters)",
-            [consumer.map(str::to_owned).into(), event.into()],
-        ))
-        .await?
-        .rows_affected();
-    txn.commit().await?;
-    Ok(replayed)
-}
-
 #[derive(Debug, FromQueryResult)]
 struct Pending {
     id: i64,
     topic: String,
     message_key: String,
     payload: String,
+    attempts: i32,
+    due: bool,
 }
 
 #[derive(Debug, FromQueryResult)]
 struct Lag {
     pending: i64,
     oldest_seconds: Option<f64>,
+    parked: i64,
 }
 
 /// Outbox metrics.
@@ -118,6 +72,8 @@ pub struct OutboxMetrics {
     published: IntCounter,
     errors: IntCounter,
     broker_reachable: IntGauge,
+    parked: IntGauge,
+    parked_total: IntCounter,
 }
 
 impl OutboxMetrics {
@@ -137,6 +93,14 @@ impl OutboxMetrics {
             "outbox_relay_broker_reachable",
             "1 while this instance's relay reaches the Kafka broker (it publishes only then)",
         )?;
+        let parked = IntGauge::new(
+            "outbox_parked",
+            "Outbox events parked after the broker refused them OUTBOX_MAX_ATTEMPTS times",
+        )?;
+        let parked_total =
+            IntCounter::new("outbox_parked_total", "Outbox events this instance parked")?;
+        metrics.register(Box::new(parked.clone()))?;
+        metrics.register(Box::new(parked_total.clone()))?;
         metrics.register(Box::new(pending.clone()))?;
         metrics.register(Box::new(oldest.clone()))?;
         metrics.register(Box::new(published.clone()))?;
@@ -148,6 +112,8 @@ impl OutboxMetrics {
             published,
             errors,
             broker_reachable,
+            parked,
+            parked_total,
         })
     }
 }
@@ -158,20 +124,65 @@ fn backoff(failures: u32) -> Duration {
     (IDLE_POLL * 2u32.saturating_pow(failures.min(8))).min(MAX_BACKOFF)
 }
 
+/// The pause of a row the broker refused `attempts` times.
+fn row_backoff(attempts: i32) -> Duration {
+    let exponent = u32::try_from(attempts.saturating_sub(1))
+        .unwrap_or(0)
+        .min(16);
+    (ROW_BACKOFF * 2u32.saturating_pow(exponent)).min(ROW_MAX_BACKOFF)
+}
+
+/// Whether a produce error is about the message itself (the broker will refuse it
+/// however often it is sent), not about reaching the broker.
+fn refuses_the_message(error: &KafkaError) -> bool {
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::MessageSizeTooLarge
+                | RDKafkaErrorCode::InvalidMessage
+                | RDKafkaErrorCode::InvalidMessageSize
+                | RDKafkaErrorCode::InvalidRecord
+                | RDKafkaErrorCode::MessageBatchTooLarge
+                | RDKafkaErrorCode::UnknownTopicOrPartition
+                | RDKafkaErrorCode::UnknownTopic
+                | RDKafkaErrorCode::TopicAuthorizationFailed
+                | RDKafkaErrorCode::BadMessage
+        )
+    )
+}
+
+/// The rows of one batch: at most one per key, none of a key whose oldest pending
+/// row is not due yet (so each key keeps its order), at most `BATCH`.
+fn choose(rows: Vec<Pending>) -> Vec<Pending> {
+    let mut keys = std::collections::HashSet::new();
+    rows.into_iter()
+        .filter(|row| keys.insert(row.message_key.clone()) && row.due)
+        .take(BATCH)
+        .collect()
+}
+
 /// Publishes the outbox to Kafka.
 pub struct Relay {
     db: DatabaseConnection,
     producer: FutureProducer,
     metrics: OutboxMetrics,
+    max_attempts: i32,
 }
 
 impl Relay {
-    /// A relay over `db` and `producer`.
-    pub fn new(db: DatabaseConnection, producer: FutureProducer, metrics: OutboxMetrics) -> Self {
+    /// A relay over `db` and `producer`; a row is parked after the broker refused it
+    /// `max_attempts` times.
+    pub fn new(
+        db: DatabaseConnection,
+        producer: FutureProducer,
+        metrics: OutboxMetrics,
+        max_attempts: i32,
+    ) -> Self {
         Self {
             db,
             producer,
             metrics,
+            max_attempts,
         }
     }
 
@@ -243,18 +254,21 @@ impl Relay {
         let rows = Pending::find_by_statement(Statement::from_string(
             DbBackend::Postgres,
             format!(
-                "SELECT id, topic, message_key, payload::text AS payload FROM outbox
-                 WHERE published_at IS NULL ORDER BY id LIMIT {BATCH} FOR UPDATE SKIP LOCKED"
+                "SELECT id, topic, message_key, payload::text AS payload, attempts,
+                        next_attempt_at <= now() AS due
+                 FROM outbox WHERE published_at IS NULL AND failed_at IS NULL
+                 ORDER BY id LIMIT {SCAN} FOR UPDATE SKIP LOCKED"
             ),
         ))
         .all(&txn)
         .await?;
+        let rows = choose(rows);
         if rows.is_empty() {
             txn.commit().await?;
             return Ok(0);
         }
-        // Queue every message, then wait for the acknowledgements in order: one
-        // request in flight per connection keeps per-partition order across retries.
+        // Queue every message, then wait for the acknowledgements: one request in
+        // flight per connection keeps per-partition order across retries.
         let sends: Vec<_> = rows
             .iter()
             .map(|row| {
@@ -268,13 +282,11 @@ impl Relay {
             .collect();
         let results = futures_util::future::join_all(sends).await;
         let mut published = Vec::new();
-        let mut first_error = None;
+        let mut failed = Vec::new();
         for (row, result) in rows.iter().zip(results) {
             match result {
                 Ok(_) => published.push(row.id),
-                Err((e, _)) => {
-                    first_error.get_or_insert_with(|| (row.id, e.to_string()));
-                }
+                Err((e, _)) => failed.push((row, e)),
             }
         }
         if !published.is_empty() {
@@ -288,18 +300,56 @@ impl Relay {
             ))
             .await?;
         }
-        if let Some((id, error)) = &first_error {
+        let whole_batch_failed = published.is_empty();
+        let mut parked = 0u64;
+        let mut first_error = None;
+        for (row, error) in &failed {
+            let counts = !whole_batch_failed || refuses_the_message(error);
+            let attempts = if counts {
+                row.attempts.saturating_add(1)
+            } else {
+                row.attempts
+            };
+            let park = counts && attempts >= self.max_attempts;
+            let wait = if counts {
+                row_backoff(attempts)
+            } else {
+                Duration::ZERO
+            };
             txn.execute_raw(Statement::from_sql_and_values(
                 DbBackend::Postgres,
-                "UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1",
-                [(*id).into(), error.clone().into()],
+                "UPDATE outbox SET attempts = $2, last_error = $3,
+                     next_attempt_at = now() + make_interval(secs => $4),
+                     failed_at = CASE WHEN $5 THEN now() END
+                 WHERE id = $1",
+                [
+                    row.id.into(),
+                    attempts.into(),
+                    error.to_string().into(),
+                    wait.as_secs_f64().into(),
+                    park.into(),
+                ],
             ))
             .await?;
+            if park {
+                parked += 1;
+                tracing::error!(outbox_id = row.id, topic = %row.topic, attempts, error = %error,
+                    "outbox event parked: the broker refused it every time (api replay-dead-letters sends it again)");
+            } else if counts {
+                tracing::warn!(outbox_id = row.id, topic = %row.topic, attempts, error = %error,
+                    retry_in_ms = wait.as_millis() as u64, "the broker refused an outbox event");
+            }
+            if !counts {
+                first_error.get_or_insert_with(|| error.to_string());
+            }
         }
         txn.commit().await?;
         self.metrics.published.inc_by(published.len() as u64);
+        self.metrics.parked_total.inc_by(parked);
         match first_error {
-            Some((_, error)) => Err(anyhow::anyhow!("publishing to Kafka: {error}")),
+            // Nothing went through and the errors were not the messages' own: the
+            // broker is away; the caller backs off.
+            Some(error) => Err(anyhow::anyhow!("publishing to Kafka: {error}")),
             None => Ok(published.len()),
         }
     }
@@ -324,8 +374,10 @@ impl Relay {
     async fn update_lag(&self) {
         let lag = Lag::find_by_statement(Statement::from_string(
             DbBackend::Postgres,
-            "SELECT count(*) AS pending,
-                    EXTRACT(EPOCH FROM now() - min(created_at))::float8 AS oldest_seconds
+            "SELECT count(*) FILTER (WHERE failed_at IS NULL) AS pending,
+                    EXTRACT(EPOCH FROM now() - min(created_at) FILTER (WHERE failed_at IS NULL))::float8
+                        AS oldest_seconds,
+                    count(*) FILTER (WHERE failed_at IS NOT NULL) AS parked
              FROM outbox WHERE published_at IS NULL",
         ))
         .one(&self.db)
@@ -335,6 +387,7 @@ impl Relay {
             self.metrics
                 .oldest
                 .set(lag.oldest_seconds.unwrap_or(0.0) as i64);
+            self.metrics.parked.set(lag.parked);
         }
     }
 }
@@ -350,5 +403,42 @@ mod tests {
         assert_eq!(backoff(6), Duration::from_millis(9_600));
         assert_eq!(backoff(7), MAX_BACKOFF);
         assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
+    }
+
+    #[test]
+    fn a_refused_row_waits_longer_each_time_up_to_the_cap() {
+        assert_eq!(row_backoff(1), Duration::from_secs(1));
+        assert_eq!(row_backoff(2), Duration::from_secs(2));
+        assert_eq!(row_backoff(5), Duration::from_secs(16));
+        assert_eq!(row_backoff(7), ROW_MAX_BACKOFF);
+        assert_eq!(row_backoff(i32::MAX), ROW_MAX_BACKOFF);
+    }
+
+    fn row(id: i64, key: &str, due: bool) -> Pending {
+        Pending {
+            id,
+            topic: "t".into(),
+            message_key: key.into(),
+            payload: "{}".into(),
+            attempts: 0,
+            due,
+        }
+    }
+
+    #[test]
+    fn a_batch_takes_one_row_per_key_and_none_behind_a_waiting_row() {
+        let chosen = choose(vec![
+            row(1, "a", false),
+            row(2, "a", true),
+            row(3, "b", true),
+            row(4, "b", true),
+            row(5, "c", true),
+        ]);
+        let ids: Vec<i64> = chosen.iter().map(|r| r.id).collect();
+        assert_eq!(
+            ids,
+            vec![3, 5],
+            "a waits behind its row 1; b's second row waits for the next batch"
+        );
     }
 }
