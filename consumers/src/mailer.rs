@@ -6,9 +6,14 @@
 //!
 //! Every mail is `multipart/alternative` (text/plain, then text/html) rendered by
 //! [`crate::templates`]. At most `SMTP_MAX_CONNECTIONS` sends run at once per process
-//! (a semaphore), and lettre's pool keeps at most that many connections for reuse: its
-//! `max_size` bounds only the idle connections it parks, so the semaphore is what
-//! keeps many concurrent callers on at most that many connections.
+//! (a semaphore), each on a connection kept for reuse.
+//!
+//! Plain SMTP (the mail catcher, a relay on the same network) goes through a pool of
+//! our own whose sockets set `TCP_NODELAY`: lettre writes a message's body and its
+//! closing `.` in separate writes, and without it Nagle's algorithm holds the second
+//! until the server's delayed ACK (40 ms here), which capped the consumer at about
+//! 25 mails/s per connection (measured: 176/s on 8 connections, against 1,769/s from a
+//! plain client). TLS connections use lettre's own transport and pool.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -20,8 +25,9 @@ use lettre::{
     message::{Mailbox, MultiPart},
     transport::smtp::{
         PoolConfig,
-        authentication::Credentials,
-        client::{Tls, TlsParameters},
+        authentication::{Credentials, Mechanism},
+        client::{AsyncSmtpConnection, Tls, TlsParameters},
+        extension::ClientId,
     },
 };
 use tokio::sync::Semaphore;
@@ -179,9 +185,106 @@ impl MailSettings {
     }
 }
 
+/// How long an idle pooled connection may sit before it is checked (NOOP) first.
+const IDLE_CHECK: Duration = Duration::from_secs(10);
+/// Connect and per-command timeout.
+const SMTP_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Plain-SMTP connections with `TCP_NODELAY`, kept for reuse (see the module docs).
+struct PlainPool {
+    host: String,
+    port: u16,
+    hello: ClientId,
+    credentials: Option<Credentials>,
+    idle: std::sync::Mutex<Vec<(AsyncSmtpConnection, std::time::Instant)>>,
+}
+
+impl PlainPool {
+    async fn connect(&self) -> anyhow::Result<AsyncSmtpConnection> {
+        let stream = tokio::time::timeout(
+            SMTP_TIMEOUT,
+            tokio::net::TcpStream::connect((self.host.as_str(), self.port)),
+        )
+        .await
+        .context("connecting to the SMTP server timed out")?
+        .context("connecting to the SMTP server")?;
+        stream.set_nodelay(true).context("TCP_NODELAY")?;
+        let mut conn = AsyncSmtpConnection::connect_with_transport(Box::new(stream), &self.hello)
+            .await
+            .context("SMTP greeting")?;
+        if let Some(credentials) = &self.credentials {
+            conn.auth(&[Mechanism::Plain, Mechanism::Login], credentials)
+                .await
+                .context("SMTP authentication")?;
+        }
+        Ok(conn)
+    }
+
+    /// A pooled connection that still answers, or a new one.
+    async fn checkout(&self) -> anyhow::Result<AsyncSmtpConnection> {
+        loop {
+            let pooled = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            let Some((mut conn, since)) = pooled else {
+                return self.connect().await;
+            };
+            if conn.has_broken() {
+                continue;
+            }
+            if since.elapsed() < IDLE_CHECK || conn.test_connected().await {
+                return Ok(conn);
+            }
+        }
+    }
+
+    async fn send(&self, message: &Message) -> Result<(), HandleError> {
+        let mut conn = self
+            .checkout()
+            .await
+            .map_err(|e| HandleError::Transient(anyhow!("SMTP: {e:#}")))?;
+        let sent = tokio::time::timeout(
+            SMTP_TIMEOUT,
+            conn.send(message.envelope(), &message.formatted()),
+        )
+        .await;
+        match sent {
+            Ok(Ok(_)) => {
+                self.idle
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((conn, std::time::Instant::now()));
+                Ok(())
+            }
+            Ok(Err(e)) if e.is_permanent() => {
+                // The server refused this message; the connection is still good after
+                // a reset, but a fresh one is simpler than restoring its state.
+                conn.abort().await;
+                Err(HandleError::Permanent(anyhow!(
+                    "SMTP rejected the e-mail: {e}"
+                )))
+            }
+            Ok(Err(e)) => {
+                conn.abort().await;
+                Err(HandleError::Transient(anyhow!("SMTP: {e}")))
+            }
+            Err(_) => {
+                conn.abort().await;
+                Err(HandleError::Transient(anyhow!(
+                    "SMTP: no answer within {SMTP_TIMEOUT:?}"
+                )))
+            }
+        }
+    }
+}
+
+/// Where mails go: our plain pool, or lettre's transport for TLS.
+enum Transport {
+    Plain(PlainPool),
+    Lettre(AsyncSmtpTransport<Tokio1Executor>),
+}
+
 /// An SMTP client.
 pub struct Mailer {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    transport: Transport,
     from: Mailbox,
     /// One permit per send in flight: `SMTP_MAX_CONNECTIONS`.
     sends: Semaphore,
@@ -191,22 +294,35 @@ impl Mailer {
     /// A mailer sending through `smtp`.
     pub fn new(smtp: &SmtpSettings) -> anyhow::Result<Self> {
         let connections = smtp.max_connections.max(1);
-        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
-            .port(smtp.port)
-            .timeout(Some(Duration::from_secs(15)))
-            .pool_config(PoolConfig::new().max_size(connections));
-        if smtp.tls != SmtpTls::None {
+        let credentials = match (&smtp.username, &smtp.password) {
+            (Some(user), Some(pass)) => Some(Credentials::new(user.clone(), pass.clone())),
+            _ => None,
+        };
+        let transport = if smtp.tls == SmtpTls::None {
+            Transport::Plain(PlainPool {
+                host: smtp.host.clone(),
+                port: smtp.port,
+                hello: ClientId::default(),
+                credentials,
+                idle: std::sync::Mutex::default(),
+            })
+        } else {
             let params = TlsParameters::new(smtp.host.clone()).context("SMTP TLS parameters")?;
-            builder = builder.tls(match smtp.tls {
-                SmtpTls::StartTls => Tls::Required(params),
-                _ => Tls::Wrapper(params),
-            });
-        }
-        if let (Some(user), Some(pass)) = (&smtp.username, &smtp.password) {
-            builder = builder.credentials(Credentials::new(user.clone(), pass.clone()));
-        }
+            let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
+                .port(smtp.port)
+                .timeout(Some(SMTP_TIMEOUT))
+                .pool_config(PoolConfig::new().max_size(connections))
+                .tls(match smtp.tls {
+                    SmtpTls::StartTls => Tls::Required(params),
+                    _ => Tls::Wrapper(params),
+                });
+            if let Some(credentials) = credentials {
+                builder = builder.credentials(credentials);
+            }
+            Transport::Lettre(builder.build())
+        };
         Ok(Self {
-            transport: builder.build(),
+            transport,
             from: smtp
                 .from
                 .parse()
@@ -230,16 +346,20 @@ impl Mailer {
             .acquire()
             .await
             .map_err(|e| HandleError::Transient(anyhow!("SMTP send limit: {e}")))?;
-        match self.transport.send(message).await {
-            Ok(_) => {
-                EMAILS_SENT.fetch_add(1, Ordering::Relaxed);
-                Ok(())
-            }
-            Err(e) if e.is_permanent() => Err(HandleError::Permanent(anyhow!(
-                "SMTP rejected the e-mail: {e}"
-            ))),
-            Err(e) => Err(HandleError::Transient(anyhow!("SMTP: {e}"))),
+        let sent = match &self.transport {
+            Transport::Plain(pool) => pool.send(&message).await,
+            Transport::Lettre(transport) => match transport.send(message).await {
+                Ok(_) => Ok(()),
+                Err(e) if e.is_permanent() => Err(HandleError::Permanent(anyhow!(
+                    "SMTP rejected the e-mail: {e}"
+                ))),
+                Err(e) => Err(HandleError::Transient(anyhow!("SMTP: {e}"))),
+            },
+        };
+        if sent.is_ok() {
+            EMAILS_SENT.fetch_add(1, Ordering::Relaxed);
         }
+        sent
     }
 
     /// The message `send` sends.
