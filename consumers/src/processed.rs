@@ -104,16 +104,27 @@ pub async fn claim(db: &impl ConnectionTrait, consumer: &str, ids: &[Uuid]) -> R
     Ok(())
 }
 
-/// Renews the lease of a claim before another attempt at its effect.
-pub async fn renew(db: &impl ConnectionTrait, consumer: &str, event_id: Uuid) -> Result<(), DbErr> {
+/// Runs `sql` with `$1` = `consumer` and `$2` = `event_id`.
+async fn execute_for(
+    db: &impl ConnectionTrait,
+    sql: &str,
+    consumer: &str,
+    event_id: Uuid,
+) -> Result<(), DbErr> {
     db.execute_raw(Statement::from_sql_and_values(
         DbBackend::Postgres,
-        "UPDATE processed_events SET processed_at = now()
-         WHERE consumer = $1 AND event_id = $2 AND state = 'claimed'",
+        sql,
         [consumer.into(), event_id.into()],
     ))
     .await?;
     Ok(())
+}
+
+/// Renews the lease of a claim before another attempt at its effect.
+pub async fn renew(db: &impl ConnectionTrait, consumer: &str, event_id: Uuid) -> Result<(), DbErr> {
+    let sql = "UPDATE processed_events SET processed_at = now()
+               WHERE consumer = $1 AND event_id = $2 AND state = 'claimed'";
+    execute_for(db, sql, consumer, event_id).await
 }
 
 /// Records `event_id` done for `consumer`, claimed or not.
@@ -122,16 +133,11 @@ pub async fn mark_done(
     consumer: &str,
     event_id: Uuid,
 ) -> Result<(), DbErr> {
-    db.execute_raw(Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        "WITH async AS (SELECT set_config('synchronous_commit', 'off', true))
-         INSERT INTO processed_events (consumer, event_id, state)
-         SELECT $1, $2, 'done' FROM async
-         ON CONFLICT (consumer, event_id) DO UPDATE SET state = 'done', processed_at = now()",
-        [consumer.into(), event_id.into()],
-    ))
-    .await?;
-    Ok(())
+    let sql = "WITH async AS (SELECT set_config('synchronous_commit', 'off', true))
+               INSERT INTO processed_events (consumer, event_id, state)
+               SELECT $1, $2, 'done' FROM async
+               ON CONFLICT (consumer, event_id) DO UPDATE SET state = 'done', processed_at = now()";
+    execute_for(db, sql, consumer, event_id).await
 }
 
 /// Drops the claim of an event whose effect was not made (it was dead-lettered).
@@ -140,13 +146,9 @@ pub async fn release(
     consumer: &str,
     event_id: Uuid,
 ) -> Result<(), DbErr> {
-    db.execute_raw(Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        "DELETE FROM processed_events WHERE consumer = $1 AND event_id = $2 AND state = 'claimed'",
-        [consumer.into(), event_id.into()],
-    ))
-    .await?;
-    Ok(())
+    let sql = "DELETE FROM processed_events
+               WHERE consumer = $1 AND event_id = $2 AND state = 'claimed'";
+    execute_for(db, sql, consumer, event_id).await
 }
 
 /// Whether `consumer` has already made the effect of `event_id`.
