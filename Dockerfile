@@ -1,6 +1,46 @@
 # One image for the API and both consumers (`api`, `email-consumer`,
-# `inventory-consumer`); docker-compose.yml picks the binary with `command`.
+# `inventory-consumer`); docker-compose.yml builds it once (service `api`) and the other
+# services run it by name, picking the binary with `command`.
 #
+# Targets:
+# - the default (last stage): builds the workspace from source in `rust:<toolchain>`;
+#   what operators build.
+# - `prebuilt`: copies release binaries already built on a Debian 12 host
+#   (`cargo build --release`, the native stack's) from target/release/ instead of
+#   compiling the workspace a second time; what scripts/compose-test.sh builds.
+# Both strip the debug line tables that the native profile keeps for backtraces and end
+# in the same runtime stage. BuildKit (Compose v2, and `docker build` since Docker 23)
+# builds only the stages a target needs, so the default target never reads target/ and
+# `prebuilt` never compiles.
+
+# Run time: glibc and zlib (both in bookworm-slim), CA certificates for TLS to a real
+# SMTP server or managed services, curl for the health checks. Nothing else.
+FROM debian:bookworm-slim AS runtime
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates curl \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin shop
+# A fresh revision label per build (compose-test.sh rolls onto a new image with it).
+ARG SHOP_REVISION=dev
+LABEL org.opencontainers.image.title="shop-api" org.opencontainers.image.revision="$SHOP_REVISION"
+ENV HOST=0.0.0.0 PORT=5000
+# API; the consumers' health and metrics listeners (EMAIL_/INVENTORY_CONSUMER_HEALTH_PORT).
+EXPOSE 5000 9101 9102
+CMD ["api", "serve"]
+
+FROM debian:bookworm-slim AS strip-prebuilt
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends binutils \
+    && rm -rf /var/lib/apt/lists/*
+COPY target/release/api target/release/email-consumer target/release/inventory-consumer /out/
+RUN strip --strip-debug /out/*
+
+FROM runtime AS prebuilt
+COPY --from=strip-prebuilt /out/ /usr/local/bin/
+COPY scripts/image-check.sh /usr/local/lib/shop/image-check.sh
+RUN sh /usr/local/lib/shop/image-check.sh
+USER shop:shop
+
 # Build stage: rust:<toolchain>-bookworm has what the bundled librdkafka needs. rdkafka
 # is used with its default features (`libz`, `tokio`): rdkafka-sys builds librdkafka
 # from source with its own configure script (bash, make, gcc, g++) and links it
@@ -39,21 +79,12 @@ COPY tests tests
 RUN find api consumers migrations tests -name '*.rs' -exec touch {} + \
     && cargo build --release --locked --bin api --bin email-consumer --bin inventory-consumer \
     && mkdir /out \
-    && cp target/release/api target/release/email-consumer target/release/inventory-consumer /out/
+    && cp target/release/api target/release/email-consumer target/release/inventory-consumer /out/ \
+    && strip --strip-debug /out/*
 
-# Run stage: glibc and zlib (both in bookworm-slim), CA certificates for TLS to a real
-# SMTP server or managed services, curl for the health checks. Nothing else.
-FROM debian:bookworm-slim
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends ca-certificates curl \
-    && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin shop
+# The default target: the binaries built above.
+FROM runtime
 COPY --from=build /out/ /usr/local/bin/
-# Fails the build if a shared library the binaries need is missing from this image.
-RUN ! ldd /usr/local/bin/api /usr/local/bin/email-consumer /usr/local/bin/inventory-consumer | grep -q 'not found' \
-    && api openapi > /dev/null
+COPY scripts/image-check.sh /usr/local/lib/shop/image-check.sh
+RUN sh /usr/local/lib/shop/image-check.sh
 USER shop:shop
-ENV HOST=0.0.0.0 PORT=5000
-# API; the consumers' health and metrics listeners (EMAIL_/INVENTORY_CONSUMER_HEALTH_PORT).
-EXPOSE 5000 9101 9102
-CMD ["api", "serve"]

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Every test of the shop, against the real stack: brings the stack up (idempotent),
 # checks formatting and lints, runs the Rust unit, integration and end-to-end tests,
-# then fuzzes every operation of the OpenAPI document with schemathesis.
+# fuzzes every operation of the OpenAPI document with schemathesis, validates the
+# Kubernetes manifests, and runs the docker-compose operator journey on stand-in
+# images (scripts/compose-test.sh).
 # Exits non-zero on any failure. In CI (CI=true) the stack is stopped at the end.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 load_env
@@ -64,5 +66,19 @@ token="$(curl -fsS --interface "$own_ip" -X POST "$SHOP_URL/api/auth/login" -H '
 "$ST" run "$SHOP_URL/openapi.json" --url "$SHOP_URL" --include-operation-id auth_logout \
     --checks "$checks" --max-examples 10 --no-color | tee -a "$RUNTIME/schemathesis.log"
 passed=$((passed + 1))
+
+log "Kubernetes manifests (schema)"
+"$REPO/scripts/k8s-validate.sh"
+passed=$((passed + 1))
+
+# docker-compose.yml for real, on stand-in images (installs the Docker engine if it is
+# missing; SHOP_SKIP_COMPOSE_TEST=1 skips it on a machine where that is unwanted).
+if [ "${SHOP_SKIP_COMPOSE_TEST:-}" = 1 ]; then
+    log "compose journey skipped (SHOP_SKIP_COMPOSE_TEST=1)"
+else
+    log "compose journey: up, journey, scale 4 -> 6 -> 2 -> 4, rolling restart, down"
+    "$REPO/scripts/compose-test.sh"
+    passed=$((passed + 1))
+fi
 
 echo "tests: $passed passed, 0 failed"

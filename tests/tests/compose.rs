@@ -1,7 +1,7 @@
-//! docker-compose.yml cannot run where this project is tested (no Docker engine), so it
-//! is checked against the native stack it must mirror: the processes
+//! docker-compose.yml checked against the native stack it must mirror: the processes
 //! `scripts/stack.sh` starts, the variables the binaries read, nginx's routes and the
-//! Prometheus targets. Reading files only; no stack needed.
+//! Prometheus targets. Reading files only; no stack needed. `scripts/compose-test.sh`
+//! runs the compose stack itself (on stand-in images), after these tests.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -32,12 +32,34 @@ fn services(compose: &Yaml) -> BTreeMap<String, Yaml> {
         .unwrap_or_default()
 }
 
+/// The image the compose file builds from the project's Dockerfile.
+const SHOP_IMAGE: &str = "shop-api:local";
+
 /// Services that run the shop's own image (the API, the consumers, migrate).
 fn app_services(compose: &Yaml) -> BTreeMap<String, Yaml> {
     services(compose)
         .into_iter()
-        .filter(|(_, s)| !s["build"].is_null())
+        .filter(|(_, s)| s["image"].as_str() == Some(SHOP_IMAGE))
         .collect()
+}
+
+#[test]
+fn the_shop_image_is_built_by_one_service_only() {
+    // Compose v2 builds once per service with a `build:` and labels each build with
+    // its service: one tag, several image ids, and every other service's containers
+    // look out of date at the next `up --scale`, which recreates them all.
+    let compose = compose();
+    let builders: Vec<String> = services(&compose)
+        .into_iter()
+        .filter(|(_, s)| !s["build"].is_null())
+        .map(|(name, _)| name)
+        .collect();
+    assert_eq!(builders, vec!["api".to_owned()], "services with a build");
+    assert_eq!(
+        services(&compose)["api"]["image"].as_str(),
+        Some(SHOP_IMAGE)
+    );
+    assert!(app_services(&compose).len() >= 4);
 }
 
 fn strings(v: &Yaml) -> Vec<String> {
@@ -304,9 +326,26 @@ fn nginx_in_compose_routes_every_public_path_the_native_nginx_routes() {
             "compose mounts nginx/{shared} at {path}"
         );
     }
+    // nginx starts with every replica Docker's DNS knows, re-resolved, from a file
+    // compose mounts and the container copies where compose.conf includes it
+    // (scripts/compose-scale.sh rewrites that copy).
+    let upstream = read("nginx/compose-upstream.conf");
     assert!(
-        compose_conf.contains("resolve"),
-        "nginx re-resolves the replicas after a scale change"
+        upstream.contains("server api:5000 resolve"),
+        "nginx re-resolves the replicas after a scale change: {upstream}"
+    );
+    assert!(
+        mounts
+            .get("/etc/nginx/shop/compose-upstream.conf")
+            .map(String::as_str)
+            == Some("./nginx/compose-upstream.conf"),
+        "{mounts:?}"
+    );
+    let command = strings(&services["nginx"]["command"]).join(" ");
+    assert!(
+        command.contains("cp /etc/nginx/shop/compose-upstream.conf /etc/nginx/api-upstream.conf")
+            && compose_conf.contains("include /etc/nginx/api-upstream.conf;"),
+        "nginx's command installs the upstream list compose.conf includes: {command}"
     );
     // Every path of the OpenAPI document is routed to the API by a location of the
     // shared server config (not only by the catch-all 404).
@@ -395,4 +434,49 @@ fn prometheus_scrapes_every_replica_and_the_dashboard_uses_real_metrics() {
             "the dashboard uses {metric}, which no code exports"
         );
     }
+}
+
+#[test]
+fn the_kubernetes_manifests_configure_every_variable_the_binaries_read() {
+    let config: Yaml = serde_yaml::from_str(&read("k8s/configmap.yaml"))
+        .unwrap_or_else(|e| panic!("k8s/configmap.yaml: {e}"));
+    let mut set: BTreeSet<String> = config["data"]
+        .as_mapping()
+        .map(|m| {
+            m.keys()
+                .filter_map(|k| k.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let line = Regex::new(r"(?m)^([A-Z][A-Z0-9_]*)=").unwrap_or_else(|e| panic!("{e}"));
+    let secrets: BTreeSet<String> = line
+        .captures_iter(&read("k8s/secrets.env.example"))
+        .map(|c| c[1].to_owned())
+        .collect();
+    for secret in [
+        "JWT_SECRET",
+        "OTP_HMAC_SECRET",
+        "EVENT_SEAL_KEY",
+        "DATABASE_URL",
+    ] {
+        assert!(secrets.contains(secret), "{secret} is in the Secret");
+        assert!(
+            !set.contains(secret),
+            "{secret} must not be in the ConfigMap"
+        );
+    }
+    set.extend(secrets);
+    // Set per pod from its name.
+    assert!(read("k8s/api.yaml").contains("name: INSTANCE_ID"));
+    set.insert("INSTANCE_ID".to_owned());
+    // Read by the test tooling only, never by a deployed binary.
+    let used: BTreeSet<String> = read_by_the_binaries()
+        .into_iter()
+        .filter(|v| v != "UPDATE_GOLDEN")
+        .collect();
+    let missing: Vec<&String> = used.difference(&set).collect();
+    assert!(
+        missing.is_empty(),
+        "read by the binaries, set by neither k8s/configmap.yaml nor k8s/secrets.env.example: {missing:?}"
+    );
 }
