@@ -7,21 +7,19 @@
 #   scripts/compose-scale.sh --roll   replace every api replica by one from the current
 #                                     image (build it first: docker compose build api),
 #                                     never with fewer healthy replicas than before
-#   scripts/compose-scale.sh --publish
-#                                     point nginx at the healthy replicas that run now
 #
 # Needs Docker Compose v2 (`docker compose`). Compose's own project settings apply
 # (COMPOSE_PROJECT_NAME, COMPOSE_FILE), so a second copy of the stack is scaled the
 # same way.
 #
-# How no request is lost: nginx is given an explicit list of replica addresses
-# (/etc/nginx/api-upstream.conf in its container) and reloaded gracefully each time it
-# changes. A new replica joins the list only once its health check passes. A replica
-# leaves the list before it is stopped, and is stopped only after every nginx worker
-# that could still send it a request has finished; its own shutdown (readiness 503,
-# in-flight requests finish) then meets no traffic. nginx's default of re-resolving
-# `api` through Docker's DNS cannot do that: DNS lists a container from its start
-# (before it listens) to its stop (after it stopped answering).
+# Why no request is lost: nginx sends only to replicas that are ready, kept current by
+# the watcher in its container (nginx/compose-watch.sh, about once a second, with a
+# graceful reload). A new replica is added once ready; a stopping one turns not-ready
+# at SIGTERM and keeps serving for SHUTDOWN_DRAIN_MS (5 s under compose), long enough
+# to leave nginx's list before it stops listening. This script adds the waiting: it
+# returns once nginx's list is exactly the healthy replicas and nginx has answered
+# from each. (Plain `docker compose up -d --scale api=N` is just as safe; it only
+# does not wait.)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -84,54 +82,24 @@ address() {
     docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}' "$1" | awk '{print $1}'
 }
 
-# The pids of nginx's worker processes (inside its container).
-nginx_workers() {
-    docker exec "$1" sh -c 'for p in /proc/[0-9]*; do
-        case "$(tr "\0" " " < "$p/cmdline" 2>/dev/null)" in *"worker process"*) echo "${p#/proc/}" ;; esac
-    done'
-}
-
-# publish CONTAINER...: nginx sends requests to these replicas and no others, from
-# the moment this returns: the new list is reloaded and every worker of the old one
-# has finished its requests and exited.
-publish() {
-    [ "$#" -gt 0 ] || die "refusing to give nginx an empty list of replicas"
-    local nginx conf="" c ip old pid deadline
+# The addresses in nginx's list of api servers, sorted.
+nginx_list() {
+    local nginx
     nginx="$(running nginx)"
     [ -n "$nginx" ] || die "nginx does not run (docker compose up -d first)"
-    for c in "$@"; do
-        ip="$(address "$c")"
-        [ -n "$ip" ] || die "replica ${c:0:12} has no address"
-        conf+="server $ip:5000 max_fails=3 fail_timeout=5s;  # $(docker inspect -f '{{.Name}}' "$c")"$'\n'
-    done
-    old="$(nginx_workers "$nginx")"
-    # Inside the nginx container: swap the list in, test, reload; put the old list
-    # back if nginx refuses the new one.
-    printf '# Written by scripts/compose-scale.sh.\n%s' "$conf" \
-        | docker exec -i "$nginx" sh -c 'set -e; cd /etc/nginx
-            cp api-upstream.conf api-upstream.conf.prev
-            cat > api-upstream.conf.new && mv api-upstream.conf.new api-upstream.conf
-            if ! nginx -t -q; then mv api-upstream.conf.prev api-upstream.conf; exit 1; fi
-            out="$(nginx -s reload 2>&1)" || { echo "$out" >&2; exit 1; }' \
-        || die "nginx refused the new list of replicas"
-    deadline=$((SECONDS + 30))
-    for pid in $old; do
-        while docker exec "$nginx" test -d "/proc/$pid"; do
-            [ "$SECONDS" -lt "$deadline" ] || die "nginx worker $pid still runs 30 s after the reload"
-            sleep 0.2
-        done
-    done
-    log "nginx sends to $# replicas: $(printf '%s' "$conf" | awk '{print $2}' | tr '\n' ' ')"
+    docker exec "$nginx" awk '/^server/ {sub(/:[0-9]+$/, "", $2); print $2}' /etc/nginx/api-upstream.conf | sort
 }
 
-# retire CONTAINER...: stop and remove replicas that nginx no longer sends to.
-retire() {
-    [ "$#" -gt 0 ] || return 0
-    log "stopping ${#} replica(s): $(for c in "$@"; do printf '%s ' "${c:0:12}"; done)"
-    # SIGTERM: readiness 503 for SHUTDOWN_DRAIN_MS, then in-flight requests finish;
-    # compose's stop_grace_period (40 s) before a SIGKILL.
-    docker stop -t 40 "$@" >/dev/null
-    docker rm "$@" >/dev/null
+# wait_listed CONTAINER...: until nginx's list is exactly these replicas.
+wait_listed() {
+    local want got c deadline=$((SECONDS + 60))
+    want="$(for c in "$@"; do address "$c"; done | sort)"
+    while :; do
+        got="$(nginx_list)"
+        [ "$got" = "$want" ] && { log "nginx sends to $# replicas: $(echo "$got" | tr '\n' ' ')"; return 0; }
+        [ "$SECONDS" -lt "$deadline" ] || die "nginx's list is [$(echo "$got" | tr '\n' ' ')], not [$(echo "$want" | tr '\n' ' ')], after 60 s (docker compose logs nginx)"
+        sleep 0.5
+    done
 }
 
 # wait_balanced N: until N different instance ids answered /stats/instance through
@@ -152,49 +120,34 @@ wait_balanced() {
     done
 }
 
-# The running api replicas, all healthy, and nginx pointed at exactly them.
-current() {
+# ready_replicas: the running api replicas, once all are healthy and nginx lists them.
+ready_replicas() {
     local ids
     ids="$(running api)"
     [ -n "$ids" ] || die "no api replica runs; start the stack first (docker compose up -d)"
     # shellcheck disable=SC2086
     wait_healthy 180 $ids
     # shellcheck disable=SC2086
-    publish $ids
+    wait_listed $ids
     echo "$ids"
 }
 
 scale() {
-    local n="$1" before have new=() c
-    [[ "$n" =~ ^[1-9][0-9]?$ ]] || die "usage: $0 N (1 to 99) | --roll | --publish"
-    before="$(current)"
-    have="$(echo "$before" | grep -c .)"
-    if [ "$n" -gt "$have" ]; then
-        log "scaling api from $have to $n"
-        "${DC[@]}" up -d --no-deps --no-recreate --scale "api=$n" api
-        for c in $(running api); do
-            [[ $'\n'"$before"$'\n' == *$'\n'"$c"$'\n'* ]] || new+=("$c")
-        done
-        [ "${#new[@]}" -eq $((n - have)) ] || die "expected $((n - have)) new replicas, found ${#new[@]}"
-        wait_healthy 180 "${new[@]}"
-        # shellcheck disable=SC2086
-        publish $before "${new[@]}"
-    elif [ "$n" -lt "$have" ]; then
-        log "scaling api from $have to $n"
-        local keep victims
-        keep="$(echo "$before" | head -n "$n")"
-        victims="$(echo "$before" | tail -n +"$((n + 1))")"
-        # shellcheck disable=SC2086
-        publish $keep
-        # shellcheck disable=SC2086
-        retire $victims
-    fi
+    local n="$1" have
+    [[ "$n" =~ ^[1-9][0-9]?$ ]] || die "usage: $0 N (1 to 99) | --roll"
+    have="$(ready_replicas | grep -c .)"
+    log "scaling api from $have to $n"
+    # Scaling down, compose stops the surplus replicas (SIGTERM: each drains while
+    # nginx drops it) and removes them.
+    "${DC[@]}" up -d --no-deps --no-recreate --scale "api=$n" api
+    [ "$(running api | grep -c .)" -eq "$n" ] || die "expected $n api replicas, found $(running api | grep -c .)"
+    ready_replicas >/dev/null
     wait_balanced "$n"
 }
 
 roll() {
     local old n new=() c
-    old="$(current)"
+    old="$(ready_replicas)"
     n="$(echo "$old" | grep -c .)"
     log "starting $n new api replicas next to the $n old ones"
     "${DC[@]}" up -d --no-deps --no-recreate --scale "api=$((2 * n))" api
@@ -203,19 +156,23 @@ roll() {
     done
     [ "${#new[@]}" -eq "$n" ] || die "expected $n new replicas, found ${#new[@]}"
     wait_healthy 180 "${new[@]}"
-    publish "${new[@]}"
     # shellcheck disable=SC2086
-    retire $old
+    wait_listed $old "${new[@]}"
+    log "stopping the $n old replicas (each drains while nginx drops it)"
+    # shellcheck disable=SC2086
+    docker stop -t 40 $old >/dev/null
+    # shellcheck disable=SC2086
+    docker rm $old >/dev/null
+    wait_listed "${new[@]}"
     wait_balanced "$n"
     log "$n api replicas now run image $(docker inspect -f '{{.Image}}' "${new[0]}" | cut -c8-19)"
 }
 
 case "${1:-}" in
-    "" | -h | --help) sed -n '2,24p' "$0"; exit 2 ;;
+    "" | -h | --help) sed -n '2,23p' "$0"; exit 2 ;;
 esac
 require_compose_v2
 case "$1" in
     --roll) roll ;;
-    --publish) current >/dev/null ;;
     *) scale "$1" ;;
 esac

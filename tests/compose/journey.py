@@ -219,7 +219,7 @@ def load(state_path, out_path):
                 conn = None
                 counts.add(p, "get", False, type(e).__name__)
                 continue
-            counts.add(p, "get", status == 200, f"HTTP {status}")
+            counts.add(p, "get", status == 200, f"HTTP {status} {path}")
 
     def orderer():
         while not stop.is_set():
@@ -236,7 +236,9 @@ def load(state_path, out_path):
     product = state["product"]
     threads = [
         threading.Thread(target=getter, args=(["/api/products?page=1&page_size=20", f"/api/products/{product}"],)),
-        threading.Thread(target=getter, args=(["/api/products", "/health/ready"],)),
+        # Not /health/ready: through nginx it answers for whichever replica got it, and a
+        # draining replica is rightly not ready while it still serves everything else.
+        threading.Thread(target=getter, args=(["/api/products", "/api/products/count"],)),
         threading.Thread(target=getter, args=(["/products/productimage", "/stats/instance"],)),
         threading.Thread(target=orderer),
     ]

@@ -326,27 +326,40 @@ fn nginx_in_compose_routes_every_public_path_the_native_nginx_routes() {
             "compose mounts nginx/{shared} at {path}"
         );
     }
-    // nginx starts with every replica Docker's DNS knows, re-resolved, from a file
-    // compose mounts and the container copies where compose.conf includes it
-    // (scripts/compose-scale.sh rewrites that copy).
-    let upstream = read("nginx/compose-upstream.conf");
+    // nginx's `api` servers are the ready replicas, written by the watcher that is the
+    // container's command, into the file compose.conf includes; with DNS's list as the
+    // fallback before any replica is ready.
+    let watch = read("nginx/compose-watch.sh");
     assert!(
-        upstream.contains("server api:5000 resolve"),
-        "nginx re-resolves the replicas after a scale change: {upstream}"
+        watch.contains("/health/ready") && watch.contains("nginx -s reload"),
+        "the watcher checks readiness and reloads nginx"
     );
     assert!(
+        watch.contains("LIST=/etc/nginx/api-upstream.conf")
+            && compose_conf.contains("include /etc/nginx/api-upstream.conf;"),
+        "the watcher writes the file compose.conf includes"
+    );
+    assert!(
+        watch.contains("resolve"),
+        "fallback: every replica DNS knows"
+    );
+    assert_eq!(
         mounts
-            .get("/etc/nginx/shop/compose-upstream.conf")
-            .map(String::as_str)
-            == Some("./nginx/compose-upstream.conf"),
+            .get("/etc/nginx/shop/compose-watch.sh")
+            .map(String::as_str),
+        Some("./nginx/compose-watch.sh"),
         "{mounts:?}"
     );
-    let command = strings(&services["nginx"]["command"]).join(" ");
-    assert!(
-        command.contains("cp /etc/nginx/shop/compose-upstream.conf /etc/nginx/api-upstream.conf")
-            && compose_conf.contains("include /etc/nginx/api-upstream.conf;"),
-        "nginx's command installs the upstream list compose.conf includes: {command}"
+    assert_eq!(
+        strings(&services["nginx"]["command"]).join(" "),
+        "sh /etc/nginx/shop/compose-watch.sh"
     );
+    // A stopping replica stays listed until the watcher (1 s) has dropped it.
+    let drain: u64 = services["api"]["environment"]["SHUTDOWN_DRAIN_MS"]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_default();
+    assert!(drain >= 3000, "SHUTDOWN_DRAIN_MS under compose: {drain}");
     // Every path of the OpenAPI document is routed to the API by a location of the
     // shared server config (not only by the catch-all 404).
     let locations =
