@@ -50,7 +50,7 @@ ensure_engine() {
     docker compose version --short | grep -Eq '^v?2\.' || die "Docker Compose v2 is required: $(docker compose version 2>&1)"
     if ! docker info >/dev/null 2>&1; then
         step "starting dockerd"
-        as_root bash -c "nohup dockerd >>'$LOGS/dockerd.log' 2>&1 &"
+        as_root bash -c "setsid nohup dockerd >>'$LOGS/dockerd.log' 2>&1 < /dev/null &"
         wait_until 60 "the Docker engine" docker info
     fi
 }
@@ -146,6 +146,8 @@ cleanup() {
     if [ -d "$SRC" ] && [ "${COMPOSE_TEST_KEEP:-}" != 1 ]; then
         dc logs --no-color >"$LOGS/compose.log" 2>&1 || true
         dc down -v --remove-orphans >/dev/null 2>&1 || true
+        # The shop images this run built and no tag names any more (the stand-ins stay).
+        docker image prune -f --filter label=org.opencontainers.image.title=shop-api >/dev/null 2>&1 || true
     fi
     exit "$status"
 }
