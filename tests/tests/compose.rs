@@ -73,12 +73,26 @@ fn strings(v: &Yaml) -> Vec<String> {
     }
 }
 
+/// The names a file of `NAME=value` lines assigns.
+fn assigned(text: &str) -> BTreeSet<String> {
+    let re = Regex::new(r"(?m)^([A-Z][A-Z0-9_]*)=").unwrap_or_else(|e| panic!("{e}"));
+    re.captures_iter(text).map(|c| c[1].to_owned()).collect()
+}
+
 /// Every variable `.env.example` documents.
 fn documented() -> BTreeSet<String> {
-    let re = Regex::new(r"(?m)^([A-Z][A-Z0-9_]*)=").unwrap_or_else(|e| panic!("{e}"));
-    re.captures_iter(&read(".env.example"))
-        .map(|c| c[1].to_owned())
-        .collect()
+    assigned(&read(".env.example"))
+}
+
+/// The keys of a YAML mapping (none if it is not one).
+fn keys(v: &Yaml) -> BTreeSet<String> {
+    v.as_mapping()
+        .map(|m| {
+            m.keys()
+                .filter_map(|k| k.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn rust_sources(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -220,14 +234,7 @@ fn every_variable_the_binaries_read_is_documented_and_reaches_the_app_services()
     }
     for (name, service) in &apps {
         let env_files = strings(&service["env_file"]);
-        let set: BTreeSet<String> = service["environment"]
-            .as_mapping()
-            .map(|m| {
-                m.keys()
-                    .filter_map(|k| k.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let set = keys(&service["environment"]);
         if !env_files.iter().any(|f| f == ".env") {
             let missing: Vec<&String> = used.difference(&set).collect();
             assert!(
@@ -274,6 +281,19 @@ fn every_service_has_a_health_check_and_a_restart_policy() {
                 );
             }
         }
+    }
+}
+
+#[test]
+fn every_service_caps_its_logs() {
+    for (name, service) in &services(&compose()) {
+        let logging = &service["logging"];
+        assert_eq!(logging["driver"].as_str(), Some("json-file"), "{name}");
+        assert!(
+            logging["options"]["max-size"].as_str().is_some()
+                && logging["options"]["max-file"].as_str().is_some(),
+            "{name} rotates its log: {logging:?}"
+        );
     }
 }
 
@@ -453,19 +473,8 @@ fn prometheus_scrapes_every_replica_and_the_dashboard_uses_real_metrics() {
 fn the_kubernetes_manifests_configure_every_variable_the_binaries_read() {
     let config: Yaml = serde_yaml::from_str(&read("k8s/configmap.yaml"))
         .unwrap_or_else(|e| panic!("k8s/configmap.yaml: {e}"));
-    let mut set: BTreeSet<String> = config["data"]
-        .as_mapping()
-        .map(|m| {
-            m.keys()
-                .filter_map(|k| k.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
-    let line = Regex::new(r"(?m)^([A-Z][A-Z0-9_]*)=").unwrap_or_else(|e| panic!("{e}"));
-    let secrets: BTreeSet<String> = line
-        .captures_iter(&read("k8s/secrets.env.example"))
-        .map(|c| c[1].to_owned())
-        .collect();
+    let mut set = keys(&config["data"]);
+    let secrets = assigned(&read("k8s/secrets.env.example"));
     for secret in [
         "JWT_SECRET",
         "OTP_HMAC_SECRET",
