@@ -20,7 +20,8 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates curl \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin shop
-# A fresh revision label per build (compose-test.sh rolls onto a new image with it).
+# The revision label (build argument SHOP_REVISION): compose-test.sh sets a new one to
+# roll onto an image that differs from the running one.
 ARG SHOP_REVISION=dev
 LABEL org.opencontainers.image.title="shop-api" org.opencontainers.image.revision="$SHOP_REVISION"
 ENV HOST=0.0.0.0 PORT=5000
