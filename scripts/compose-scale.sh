@@ -169,7 +169,9 @@ roll() {
 }
 
 case "${1:-}" in
-    "" | -h | --help) sed -n '2,23p' "$0"; exit 2 ;;
+    "" | -h | --help) sed -n '2,22p' "$0"; exit 2 ;;
+    --roll) ;;
+    *) [[ "$1" =~ ^[1-9][0-9]?$ ]] || die "usage: $0 N (1 to 99) | --roll" ;;
 esac
 require_compose_v2
 case "$1" in

@@ -5,7 +5,7 @@
 #   scripts/compose-test.sh --full-build
 #                                    only build the Dockerfile's default target (the
 #                                    operators' build from source) on a rust stand-in
-#                                    and check the image; not part of CI (about 15
+#                                    and check the image; not part of CI (about 10
 #                                    minutes on 2 cores)
 #
 # No image registry is reachable where this project is tested, so every image the
