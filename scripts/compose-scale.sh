@@ -134,13 +134,13 @@ ready_replicas() {
 
 scale() {
     local n="$1" have
-    [[ "$n" =~ ^[1-9][0-9]?$ ]] || die "usage: $0 N (1 to 99) | --roll"
     have="$(ready_replicas | grep -c .)"
     log "scaling api from $have to $n"
     # Scaling down, compose stops the surplus replicas (SIGTERM: each drains while
     # nginx drops it) and removes them.
     "${DC[@]}" up -d --no-deps --no-recreate --scale "api=$n" api
-    [ "$(running api | grep -c .)" -eq "$n" ] || die "expected $n api replicas, found $(running api | grep -c .)"
+    have="$(running api | grep -c .)"
+    [ "$have" -eq "$n" ] || die "expected $n api replicas, found $have"
     ready_replicas >/dev/null
     wait_balanced "$n"
 }

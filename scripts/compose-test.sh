@@ -106,7 +106,7 @@ build_standins() {
 }
 
 # The checkout as it is (tracked and new files, not ignored ones), the release
-# binaries, and a .env of its own made the way the README's quick start makes one.
+# binaries, and a .env of its own with fresh secrets, its own ports and subnet.
 prepare_copy() {
     local bin
     for bin in api email-consumer inventory-consumer; do
@@ -119,13 +119,9 @@ prepare_copy() {
     for bin in api email-consumer inventory-consumer; do
         cp -l "target/release/$bin" "$SRC/target/release/$bin" 2>/dev/null || cp "target/release/$bin" "$SRC/target/release/$bin"
     done
-    cp .env.example "$SRC/.env"
-    while grep -q change-me "$SRC/.env"; do
-        sed -i "0,/change-me/s//$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')/" "$SRC/.env"
-    done
+    env_with_secrets "$SRC/.env"
     sed -i -E -e "s/^NGINX_PORT=.*/NGINX_PORT=$HTTP_PORT/" -e "s/^MAILDEV_WEB_PORT=.*/MAILDEV_WEB_PORT=$MAIL_PORT/" \
         -e "s/^DOCKER_SUBNET_PREFIX=.*/DOCKER_SUBNET_PREFIX=$SUBNET/" "$SRC/.env"
-    chmod 600 "$SRC/.env"
 }
 
 dc() { (cd "$SRC" && docker compose "$@"); }
@@ -186,7 +182,8 @@ main() {
 
     export SHOP_URL="http://127.0.0.1:$HTTP_PORT" MAILDEV_URL="http://127.0.0.1:$MAIL_PORT"
     ADMIN_EMAIL="$(setting ADMIN_EMAIL)" ADMIN_PASSWORD="$(setting ADMIN_PASSWORD)" SHOP_NAME="$(setting SHOP_NAME)"
-    export ADMIN_EMAIL ADMIN_PASSWORD SHOP_NAME
+    CORS_ALLOWED_ORIGINS="$(setting CORS_ALLOWED_ORIGINS)"
+    export ADMIN_EMAIL ADMIN_PASSWORD SHOP_NAME CORS_ALLOWED_ORIGINS
     python3 tests/compose/journey.py journey "$WORK/state.json"
 
     step "load: GET loops and an order loop through nginx"

@@ -6,8 +6,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO"
 KV="$RUNTIME/venv/bin/kubernetes-validate"
 if [ ! -x "$KV" ]; then
-    python3 -c 'import ensurepip, venv' 2>/dev/null || apt_install python3 python3-venv
-    [ -x "$RUNTIME/venv/bin/pip" ] || python3 -m venv "$RUNTIME/venv"
+    tools_venv
     "$RUNTIME/venv/bin/pip" install -q 'kubernetes-validate>=1.30,<2'
 fi
 mapfile -t manifests < <(ls k8s/*.yaml | grep -v kustomization.yaml)

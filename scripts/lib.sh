@@ -27,19 +27,35 @@ apt_install() {
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
 
+# env_with_secrets DEST: .env.example written to DEST (mode 600) with a fresh random
+# value for every `change-me`.
+env_with_secrets() {
+    local line out=""
+    while IFS= read -r line || [ -n "$line" ]; do
+        while [[ "$line" == *change-me* ]]; do
+            line="${line/change-me/$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')}"
+        done
+        out+="$line"$'\n'
+    done < "$REPO/.env.example"
+    (umask 077 && printf '%s' "$out" > "$1")
+}
+
+# tools_venv: the Python virtualenv the test tools (schemathesis, kubernetes-validate)
+# are installed into, made on first use.
+tools_venv() {
+    if [ ! -x "$RUNTIME/venv/bin/pip" ]; then
+        # Debian's python3 ships without venv (and ensurepip) until python3-venv is in.
+        python3 -c 'import ensurepip, venv' 2>/dev/null || apt_install python3 python3-venv
+        python3 -m venv "$RUNTIME/venv"
+    fi
+}
+
 # Creates .env from .env.example on first use, with a fresh random value for every
 # `change-me`, then exports every variable of .env.
 load_env() {
     if [ ! -f "$REPO/.env" ]; then
         log "creating .env from .env.example with generated secrets"
-        local line out=""
-        while IFS= read -r line || [ -n "$line" ]; do
-            while [[ "$line" == *change-me* ]]; do
-                line="${line/change-me/$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')}"
-            done
-            out+="$line"$'\n'
-        done < "$REPO/.env.example"
-        (umask 077 && printf '%s' "$out" > "$REPO/.env")
+        env_with_secrets "$REPO/.env"
     fi
     set -a
     # shellcheck disable=SC1091

@@ -46,9 +46,7 @@ fi
 log "schemathesis: every operation of /openapi.json through nginx"
 ST="$RUNTIME/venv/bin/schemathesis"
 if [ ! -x "$ST" ]; then
-    # Debian's python3 ships without venv (and ensurepip) until python3-venv is in.
-    python3 -c 'import ensurepip, venv' 2>/dev/null || apt_install python3 python3-venv
-    python3 -m venv "$RUNTIME/venv"
+    tools_venv
     "$RUNTIME/venv/bin/pip" install -q 'schemathesis>=4,<5'
 fi
 checks=not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance

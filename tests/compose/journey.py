@@ -10,7 +10,7 @@
                                  (JSON) when it stops. Exits 1 if any request failed.
 
 Settings come from the environment: SHOP_URL (nginx), MAILDEV_URL, ADMIN_EMAIL,
-ADMIN_PASSWORD, SHOP_NAME. Standard library only.
+ADMIN_PASSWORD, SHOP_NAME, CORS_ALLOWED_ORIGINS. Standard library only.
 
 What counts as failed: any answer that is not the success the request expects, and any
 connection error. The GET loops keep their connection alive as a browser does and, as
@@ -37,30 +37,37 @@ MAILDEV = os.environ.get("MAILDEV_URL", "http://127.0.0.1:1080")
 PASSWORD = "compose journey password"
 
 
-def request(method, path, body=None, token=None, headers=None, conn=None, timeout=30):
-    """One request; returns (status, parsed JSON or None). A new connection unless
-    `conn` is given."""
+def exchange(method, path, raw=None, headers=None, conn=None, timeout=30):
+    """One request with a raw body; returns (status, response headers, parsed JSON or
+    None). A new connection unless `conn` is given."""
     own = conn is None
     if own:
         conn = http.client.HTTPConnection(URL.hostname, URL.port or 80, timeout=timeout)
+    try:
+        conn.request(method, path, body=raw, headers=headers or {})
+        resp = conn.getresponse()
+        body = resp.read()
+    finally:
+        if own:
+            conn.close()
+    try:
+        data = json.loads(body) if body else None
+    except ValueError:
+        data = None
+    return resp.status, resp.headers, data
+
+
+def request(method, path, body=None, token=None, headers=None, conn=None, timeout=30):
+    """One JSON request; returns (status, parsed JSON or None)."""
     hdrs = {"Accept": "application/json"}
     if body is not None:
         hdrs["Content-Type"] = "application/json"
     if token:
         hdrs["Authorization"] = f"Bearer {token}"
     hdrs.update(headers or {})
-    try:
-        conn.request(method, path, body=None if body is None else json.dumps(body), headers=hdrs)
-        resp = conn.getresponse()
-        raw = resp.read()
-    finally:
-        if own:
-            conn.close()
-    try:
-        data = json.loads(raw) if raw else None
-    except ValueError:
-        data = None
-    return resp.status, data
+    raw = None if body is None else json.dumps(body)
+    status, _, data = exchange(method, path, raw, hdrs, conn, timeout)
+    return status, data
 
 
 def expect(status, data, want, what):
@@ -122,7 +129,28 @@ def place_order(token, product_id, conn=None):
     )
 
 
+def browser_and_limits():
+    """What the shared nginx config promises, through the compose nginx: CORS for the
+    configured origin only, and a body past the 64 KiB JSON limit refused with 413 in
+    the API's error shape before the API reads it."""
+    allowed = os.environ["CORS_ALLOWED_ORIGINS"].split(",")[0].strip()
+    status, headers, _ = exchange("GET", "/api/products", headers={"Origin": allowed})
+    if status != 200 or headers.get("Access-Control-Allow-Origin") != allowed:
+        raise SystemExit(f"CORS for {allowed}: {status}, {headers.get('Access-Control-Allow-Origin')!r}")
+    status, headers, _ = exchange("GET", "/api/products", headers={"Origin": "https://evil.example"})
+    if headers.get("Access-Control-Allow-Origin"):
+        raise SystemExit(f"CORS allowed a foreign origin: {headers.get('Access-Control-Allow-Origin')!r}")
+    big = json.dumps({"email": "x@example.com", "password": "p" * (65 * 1024)})
+    status, _, data = exchange(
+        "POST", "/api/auth/login", big, {"Content-Type": "application/json", "Origin": allowed}
+    )
+    if status != 413 or (data or {}).get("error") != "PAYLOAD_TOO_LARGE":
+        raise SystemExit(f"a 65 KiB login body: {status} {json.dumps(data)[:300]}")
+    print("journey: CORS only for the configured origin; a body past 64 KiB is a 413 in the error shape")
+
+
 def journey(state_path):
+    browser_and_limits()
     admin = login(os.environ["ADMIN_EMAIL"], os.environ["ADMIN_PASSWORD"])
     status, data = request(
         "POST",
@@ -157,10 +185,13 @@ class Counts:
         self.lock = threading.Lock()
         self.by_phase = {}
 
+    def _kind(self, phase, kind):
+        p = self.by_phase.setdefault(phase, {})
+        return p.setdefault(kind, {"ok": 0, "failed": 0, "reconnects": 0, "errors": {}})
+
     def add(self, phase, kind, ok, note=None):
         with self.lock:
-            p = self.by_phase.setdefault(phase, {})
-            k = p.setdefault(kind, {"ok": 0, "failed": 0, "reconnects": 0, "errors": {}})
+            k = self._kind(phase, kind)
             if ok:
                 k["ok"] += 1
             else:
@@ -169,9 +200,7 @@ class Counts:
 
     def reconnect(self, phase, kind):
         with self.lock:
-            p = self.by_phase.setdefault(phase, {})
-            k = p.setdefault(kind, {"ok": 0, "failed": 0, "reconnects": 0, "errors": {}})
-            k["reconnects"] += 1
+            self._kind(phase, kind)["reconnects"] += 1
 
 
 def load(state_path, out_path):
