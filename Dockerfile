@@ -59,11 +59,12 @@ ENV CARGO_TERM_COLOR=never
 #    build compiles. This layer is rebuilt only when a manifest or Cargo.lock changes.
 COPY Cargo.toml Cargo.lock ./
 COPY api/Cargo.toml api/Cargo.toml
+COPY common/Cargo.toml common/Cargo.toml
 COPY consumers/Cargo.toml consumers/Cargo.toml
 COPY migrations/Cargo.toml migrations/Cargo.toml
 COPY tests/Cargo.toml tests/Cargo.toml
-RUN mkdir -p api/src consumers/src/bin migrations/src tests/src/bin \
-    && touch api/src/lib.rs consumers/src/lib.rs migrations/src/lib.rs tests/src/lib.rs \
+RUN mkdir -p api/src common/src consumers/src/bin migrations/src tests/src/bin \
+    && touch api/src/lib.rs common/src/lib.rs consumers/src/lib.rs migrations/src/lib.rs tests/src/lib.rs \
     && for bin in api/src/main.rs consumers/src/bin/email-consumer.rs \
                   consumers/src/bin/inventory-consumer.rs tests/src/bin/bench-orders.rs; do \
            echo 'fn main() {}' > "$bin"; \
@@ -74,10 +75,11 @@ RUN mkdir -p api/src consumers/src/bin migrations/src tests/src/bin \
 #    or .stack/). Every source file is touched so that cargo rebuilds the workspace
 #    crates instead of keeping the stubs (COPY keeps the files' old modification times).
 COPY api api
+COPY common common
 COPY consumers consumers
 COPY migrations migrations
 COPY tests tests
-RUN find api consumers migrations tests -name '*.rs' -exec touch {} + \
+RUN find api common consumers migrations tests -name '*.rs' -exec touch {} + \
     && cargo build --release --locked --bin api --bin email-consumer --bin inventory-consumer \
     && mkdir /out \
     && cp target/release/api target/release/email-consumer target/release/inventory-consumer /out/ \

@@ -3,73 +3,11 @@
 //! Invariant: a missing or malformed variable stops start-up with an error that names
 //! it. Every variable read here is documented in `.env.example`.
 
-use std::{fmt::Display, net::IpAddr, str::FromStr, time::Duration};
+use std::{net::IpAddr, time::Duration};
 
-/// A configuration problem, naming the variable at fault.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// A required variable is not set (or is empty).
-    #[error("missing environment variable {0}")]
-    Missing(&'static str),
-    /// A variable is set but cannot be parsed.
-    #[error("invalid environment variable {name}: {reason}")]
-    Invalid {
-        /// The variable.
-        name: &'static str,
-        /// Why it was rejected.
-        reason: String,
-    },
-}
-
-/// Reads a variable; `Ok(None)` when it is unset or empty.
-fn raw(name: &'static str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
-/// A required variable, parsed.
-pub fn required<T: FromStr>(name: &'static str) -> Result<T, ConfigError>
-where
-    T::Err: Display,
-{
-    let value = raw(name).ok_or(ConfigError::Missing(name))?;
-    parse(name, &value)
-}
-
-/// An optional variable with a default, parsed.
-pub fn optional<T: FromStr>(name: &'static str, default: T) -> Result<T, ConfigError>
-where
-    T::Err: Display,
-{
-    match raw(name) {
-        Some(value) => parse(name, &value),
-        None => Ok(default),
-    }
-}
-
-fn parse<T: FromStr>(name: &'static str, value: &str) -> Result<T, ConfigError>
-where
-    T::Err: Display,
-{
-    value
-        .trim()
-        .parse()
-        .map_err(|e: T::Err| ConfigError::Invalid {
-            name,
-            reason: e.to_string(),
-        })
-}
-
-/// A secret of at least `min_len` bytes.
-pub fn secret(name: &'static str, min_len: usize) -> Result<String, ConfigError> {
-    let value: String = required(name)?;
-    if value.len() < min_len {
-        return Err(ConfigError::Invalid {
-            name,
-            reason: format!("must be at least {min_len} bytes long"),
-        });
-    }
-    Ok(value)
-}
+pub use shop_common::config::{
+    ConfigError, SealKey, optional, parse, redact_url, required, secret, with_vars,
+};
 
 /// CORS policy: which browser origins may call the API, and whether they may send
 /// credentials. Never `*`: an explicit list only.
@@ -107,8 +45,9 @@ impl CorsSettings {
     }
 }
 
-/// Everything one API instance needs to run.
-#[derive(Debug, Clone)]
+/// Everything one API instance needs to run. `Debug` hides the database password;
+/// the auth secrets and the seal key redact themselves.
+#[derive(Clone)]
 pub struct Settings {
     /// Address to bind.
     pub host: IpAddr,
@@ -216,32 +155,6 @@ impl RetentionSettings {
             });
         }
         Ok(())
-    }
-}
-
-/// A 32-byte key given as 64 hex digits.
-#[derive(Clone)]
-pub struct SealKey(pub [u8; 32]);
-
-impl std::fmt::Debug for SealKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SealKey(..)")
-    }
-}
-
-impl SealKey {
-    /// Reads `EVENT_SEAL_KEY`.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        let hex_key: String = required("EVENT_SEAL_KEY")?;
-        let bytes = hex::decode(hex_key.trim()).map_err(|e| ConfigError::Invalid {
-            name: "EVENT_SEAL_KEY",
-            reason: format!("not hex: {e}"),
-        })?;
-        let key: [u8; 32] = bytes.try_into().map_err(|_| ConfigError::Invalid {
-            name: "EVENT_SEAL_KEY",
-            reason: "must be 32 bytes (64 hex digits)".into(),
-        })?;
-        Ok(Self(key))
     }
 }
 
@@ -367,7 +280,43 @@ impl AuthSettings {
     }
 }
 
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("instance_id", &self.instance_id)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("database_max_connections", &self.database_max_connections)
+            .field("redis_url", &redact_url(&self.redis_url))
+            .field("kafka_brokers", &self.kafka_brokers)
+            .field("cors", &self.cors)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("max_json_body_bytes", &self.max_json_body_bytes)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("shutdown_drain", &self.shutdown_drain)
+            .field("outbox_max_attempts", &self.outbox_max_attempts)
+            .field("auth", &self.auth)
+            .field("catalogue_cache_ttl", &self.catalogue_cache_ttl)
+            .field(
+                "catalogue_listing_stores_per_minute",
+                &self.catalogue_listing_stores_per_minute,
+            )
+            .field("max_quantity_per_product", &self.max_quantity_per_product)
+            .field("event_seal_key", &self.event_seal_key)
+            .field("retention", &self.retention)
+            .finish()
+    }
+}
+
 impl Settings {
+    /// Reads the settings from `vars` only (in-process tests), never the environment.
+    pub fn from_vars(
+        vars: &std::collections::HashMap<String, String>,
+    ) -> Result<Self, ConfigError> {
+        with_vars(vars, Self::from_env)
+    }
+
     /// Reads the settings from the environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         let port: u16 = optional("PORT", 5000)?;
@@ -409,6 +358,36 @@ mod tests {
             processed_events_days,
             dead_letters_days: 30,
             job_runs_days: 30,
+        }
+    }
+
+    #[test]
+    fn debug_output_shows_no_secret() {
+        let vars: std::collections::HashMap<String, String> = [
+            (
+                "DATABASE_URL",
+                "postgres://shop:db-password-1@127.0.0.1/shop",
+            ),
+            ("REDIS_URL", "redis://:redis-password-2@127.0.0.1/0"),
+            ("KAFKA_BROKERS", "127.0.0.1:9092"),
+            ("JWT_SECRET", "jwt-secret-3-jwt-secret-3-jwt-secret-3"),
+            ("OTP_HMAC_SECRET", "otp-secret-4-otp-secret-4-otp-secret-4"),
+            ("EVENT_SEAL_KEY", &"ab".repeat(32)),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let settings = Settings::from_vars(&vars).map_err(|e| e.to_string());
+        let shown = format!("{settings:?}");
+        assert!(shown.contains("127.0.0.1"), "{shown}");
+        for secret in [
+            "db-password-1",
+            "redis-password-2",
+            "jwt-secret-3",
+            "otp-secret-4",
+            "abab",
+        ] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
         }
     }
 

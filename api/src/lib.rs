@@ -1,5 +1,6 @@
-//! The shop API library: one API instance (`startup`), and what the consumers share
-//! with it (configuration, events, Kafka plumbing, telemetry).
+//! The shop API library: one API instance (`startup`). What the consumers share with
+//! it (events, configuration primitives, Kafka plumbing, telemetry, sealing) lives in
+//! `shop-common` and is re-exported here under its old paths.
 
 pub mod admin;
 pub mod auth;
@@ -8,20 +9,17 @@ pub mod configuration;
 pub mod domain;
 pub mod envelope;
 pub mod error;
-pub mod events;
 pub mod jobs;
 pub mod json_body;
-pub mod kafka;
 pub mod metrics;
 pub mod middleware;
 pub mod migrate;
-pub mod money;
 pub mod orders;
 pub mod outbox;
 pub mod password;
 pub mod routes;
-pub mod seal;
 pub mod shop_stats;
 pub mod startup;
 pub mod state;
-pub mod telemetry;
+
+pub use shop_common::{events, kafka, money, seal, telemetry};

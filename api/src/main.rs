@@ -64,7 +64,7 @@ async fn main() -> ExitCode {
 async fn serve() -> anyhow::Result<()> {
     let settings = configuration::Settings::from_env()?;
     let app = startup::Application::build(settings).await?;
-    app.run(startup::shutdown_signal()).await
+    app.run(shop_common::shutdown::shutdown_signal()).await
 }
 
 async fn migrate_command() -> anyhow::Result<()> {
@@ -74,7 +74,7 @@ async fn migrate_command() -> anyhow::Result<()> {
 
 async fn create_admin() -> anyhow::Result<()> {
     let url: String = configuration::required("DATABASE_URL")?;
-    let db = startup::database(&url, 1)?;
+    let db = shop_common::db::database(&url, 1).await?;
     let mut redis = startup::redis(&configuration::required::<String>("REDIS_URL")?)?;
     admin::ensure_admin_from_env(&db, &mut redis).await
 }
@@ -87,7 +87,7 @@ async fn replay_dead_letters() -> anyhow::Result<()> {
         .map(|id| id.parse::<uuid::Uuid>())
         .transpose()
         .context("EVENT_ID must be an event id (a UUID)")?;
-    let db = startup::database(&url, 1)?;
+    let db = shop_common::db::database(&url, 1).await?;
     let replayed = api::outbox::replay_dead_letters(&db, consumer.as_deref(), event).await?;
     tracing::info!(
         dead_letters = replayed.dead_letters,
@@ -102,7 +102,7 @@ async fn replay_dead_letters() -> anyhow::Result<()> {
 
 /// A scheduler for the operator commands: its runs are recorded under
 /// `<INSTANCE_ID or cli>/<command>-<pid>`.
-fn command_scheduler(
+async fn command_scheduler(
     command: &str,
 ) -> anyhow::Result<(sea_orm::DatabaseConnection, jobs::Scheduler)> {
     let url: String = configuration::required("DATABASE_URL")?;
@@ -110,7 +110,7 @@ fn command_scheduler(
     let id: String = configuration::optional("INSTANCE_ID", "cli".to_owned())?;
     let instance = format!("{id}/{command}-{}", std::process::id());
     // A running job holds one connection for its lock and works on another.
-    let db = startup::database(&url, 3)?;
+    let db = shop_common::db::database(&url, 3).await?;
     Ok((
         db.clone(),
         jobs::Scheduler::new(db, settings, instance, None),
@@ -118,7 +118,7 @@ fn command_scheduler(
 }
 
 async fn retention() -> anyhow::Result<()> {
-    let (db, scheduler) = command_scheduler("retention")?;
+    let (db, scheduler) = command_scheduler("retention").await?;
     let before = jobs::table_sizes(&db)
         .await
         .context("measuring the tables")?;
@@ -141,7 +141,7 @@ async fn retention() -> anyhow::Result<()> {
 }
 
 async fn jobs_tick() -> anyhow::Result<()> {
-    let (_, scheduler) = command_scheduler("jobs-tick")?;
+    let (_, scheduler) = command_scheduler("jobs-tick").await?;
     let reports = scheduler.tick(None).await;
     for report in &reports {
         println!(
@@ -162,7 +162,7 @@ async fn republish() -> anyhow::Result<()> {
         .nth(2)
         .context("usage: api republish SINCE (RFC 3339, or an age like 90m, 6h, 2d)")?;
     let since = parse_since(&arg, chrono::Utc::now())?;
-    let db = startup::database(&url, 1)?;
+    let db = shop_common::db::database(&url, 1).await?;
     let republished = api::outbox::republish_since(&db, since).await?;
     tracing::info!(republished, since = %since, "events marked for publishing again");
     println!("{republished}");

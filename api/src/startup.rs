@@ -23,7 +23,7 @@ use poem::{
 };
 use poem_openapi::OpenApiService;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use shop_common::db::database;
 
 use crate::{
     auth::service::Auth,
@@ -34,7 +34,7 @@ use crate::{
     kafka,
     metrics::Metrics,
     middleware::RequestContext,
-    outbox::{OutboxMetrics, Relay},
+    outbox::{KafkaPublisher, OutboxMetrics, Publisher, Relay},
     routes::{
         admin::AdminApi, admin_products::AdminProductsApi, auth::AuthApi, cart::CartApi, docs,
         health::HealthApi, legacy::LegacyApi, orders::OrdersApi, products::ProductsApi,
@@ -73,22 +73,6 @@ pub fn spec_json() -> String {
     spec
 }
 
-/// Opens the PostgreSQL pool lazily: an instance starts even while the database is
-/// down, and readiness says so.
-pub fn database(url: &str, max_connections: u32) -> anyhow::Result<DatabaseConnection> {
-    let mut options = ConnectOptions::new(url.to_owned());
-    options
-        .max_connections(max_connections)
-        .min_connections(0)
-        .connect_timeout(Duration::from_secs(3))
-        .acquire_timeout(Duration::from_secs(5))
-        .sqlx_logging(false)
-        .connect_lazy(true);
-    futures_util::FutureExt::now_or_never(Database::connect(options))
-        .context("lazy database connection did not resolve at once")?
-        .context("invalid DATABASE_URL")
-}
-
 /// A Redis connection that connects on first use and reconnects by itself.
 pub fn redis(url: &str) -> anyhow::Result<ConnectionManager> {
     let client = redis::Client::open(url).context("invalid REDIS_URL")?;
@@ -107,11 +91,20 @@ pub struct Application {
 }
 
 impl Application {
-    /// Connects the clients and binds the listener.
+    /// Connects the clients (Kafka among them) and binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let db = database(&settings.database_url, settings.database_max_connections)?;
-        let redis = redis(&settings.redis_url)?;
         let producer = kafka::producer(&settings.kafka_brokers)?;
+        Self::build_with(settings, Arc::new(KafkaPublisher(producer))).await
+    }
+
+    /// [`Application::build`] with the relay publishing to `publisher` (the
+    /// in-process test tier passes a `RecordingPublisher`).
+    pub async fn build_with(
+        settings: Settings,
+        publisher: Arc<dyn Publisher>,
+    ) -> anyhow::Result<Self> {
+        let db = database(&settings.database_url, settings.database_max_connections).await?;
+        let redis = redis(&settings.redis_url)?;
         let metrics = Metrics::new(&settings.instance_id)?;
         let catalogue = CatalogueCache::new(
             redis.clone(),
@@ -147,7 +140,7 @@ impl Application {
             settings,
             db,
             redis,
-            producer,
+            publisher,
             metrics,
             auth,
             catalogue,
@@ -181,11 +174,13 @@ impl Application {
         let (relay_stop, relay_stop_rx) = tokio::sync::watch::channel(false);
         let relay = Relay::new(
             state.db.clone(),
-            state.producer.clone(),
+            state.publisher.clone(),
             OutboxMetrics::new(&state.metrics)?,
             state.settings.outbox_max_attempts,
         );
-        let relay = tokio::spawn(relay.run(relay_stop_rx));
+        let relay = tokio::spawn(supervise("outbox relay", relay_stop_rx, move |stop| {
+            relay.clone().run(stop)
+        }));
         // The scheduled jobs (retention) tick in every instance; each job runs once
         // per period over all of them (`jobs`).
         let (jobs_stop, jobs_stop_rx) = tokio::sync::watch::channel(false);
@@ -219,6 +214,30 @@ impl Application {
         let _ = jobs.await;
         tracing::info!("api instance stopped");
         Ok(())
+    }
+}
+
+/// Runs the task `start` makes until `stop` turns true, starting it again (after a
+/// second, with an error logged) whenever it panics: a background task that dies
+/// must neither go unseen nor stay dead while the instance keeps serving.
+async fn supervise<F>(
+    name: &'static str,
+    stop: tokio::sync::watch::Receiver<bool>,
+    start: impl Fn(tokio::sync::watch::Receiver<bool>) -> F,
+) where
+    F: Future<Output = ()> + Send + 'static,
+{
+    loop {
+        match tokio::spawn(start(stop.clone())).await {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::error!(task = name, error = %e, "background task died; starting it again in 1 s");
+            }
+        }
+        if *stop.borrow() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 
@@ -271,33 +290,4 @@ pub fn routes(state: SharedState) -> impl poem::Endpoint<Output = poem::Response
         .data(state.clone())
         .catch_all_error(error::render)
         .with(RequestContext::new(state))
-}
-
-/// Resolves on SIGTERM or Ctrl-C.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %e, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
-    tracing::info!("shutdown signal received");
 }

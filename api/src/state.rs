@@ -11,13 +11,12 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
-use rdkafka::producer::FutureProducer;
 use redis::aio::ConnectionManager;
 use sea_orm::DatabaseConnection;
 
 use crate::{
     auth::service::Auth, catalogue::cache::CatalogueCache, configuration::Settings,
-    metrics::Metrics,
+    metrics::Metrics, outbox::Publisher,
 };
 
 /// Shared handles of one API instance.
@@ -28,8 +27,9 @@ pub struct AppState {
     pub db: DatabaseConnection,
     /// Redis (cache, OTPs, limits); reconnects by itself.
     pub redis: ConnectionManager,
-    /// Kafka producer used by the outbox relay and the readiness check.
-    pub producer: FutureProducer,
+    /// The broker the outbox relay publishes to and the readiness check asks (Kafka;
+    /// an in-memory recorder in the in-process test tier).
+    pub publisher: Arc<dyn Publisher>,
     /// Prometheus metrics.
     pub metrics: Metrics,
     /// Auth use cases and keys.

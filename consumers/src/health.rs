@@ -7,7 +7,6 @@
 use std::{net::SocketAddr, sync::Arc, sync::atomic::Ordering, time::Duration};
 
 use anyhow::Context;
-use api::error::ApiError;
 use poem::{
     EndpointExt, IntoResponse, Response, Route, Server, get, handler,
     http::StatusCode,
@@ -43,13 +42,15 @@ async fn ready(state: Data<&HealthState>) -> Response {
         Json(json!({ "success": true, "data": { "status": "ready", "consumer": state.name }, "message": "ready" }))
             .into_response()
     } else {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "NOT_READY",
-            "consumer not ready",
-        )
-        .with_details(json!({ "joined_group": joined, "postgres": db_ok }))
-        .into_response()
+        // The API's one error shape, written out: this crate does not link the web one.
+        let body = json!({
+            "success": false,
+            "error": "NOT_READY",
+            "message": "consumer not ready",
+            "statusCode": 503,
+            "details": { "joined_group": joined, "postgres": db_ok },
+        });
+        (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
     }
 }
 

@@ -19,7 +19,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
-use api::configuration::{ConfigError, optional};
 use lettre::{
     AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
     message::{Mailbox, MultiPart},
@@ -30,6 +29,7 @@ use lettre::{
         extension::ClientId,
     },
 };
+use shop_common::config::{ConfigError, optional};
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 

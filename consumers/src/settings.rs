@@ -2,7 +2,7 @@
 
 use std::{net::IpAddr, time::Duration};
 
-use api::configuration::{ConfigError, optional, required};
+use shop_common::config::{ConfigError, optional, required};
 
 /// Settings shared by every consumer binary. Its `Debug` hides the database password.
 #[derive(Clone)]

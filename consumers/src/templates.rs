@@ -14,7 +14,7 @@
 //! The rendered output is pinned by the golden files in `consumers/tests/golden/`
 //! (`UPDATE_GOLDEN=1 cargo test --release -p consumers --lib templates` rewrites them).
 
-use api::{
+use shop_common::{
     events::{OrderPlaced, OrderPlacedItem},
     money::format_cents,
 };

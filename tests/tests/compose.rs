@@ -112,6 +112,7 @@ fn read_by_the_binaries() -> BTreeSet<String> {
         .unwrap_or_else(|e| panic!("{e}"));
     let mut files = Vec::new();
     rust_sources(&repo().join("api/src"), &mut files);
+    rust_sources(&repo().join("common/src"), &mut files);
     rust_sources(&repo().join("consumers/src"), &mut files);
     files
         .iter()
@@ -443,6 +444,7 @@ fn prometheus_scrapes_every_replica_and_the_dashboard_uses_real_metrics() {
     let used = Regex::new(r"shop_[a-z_]+").unwrap_or_else(|e| panic!("{e}"));
     let mut sources = Vec::new();
     rust_sources(&repo().join("api/src"), &mut sources);
+    rust_sources(&repo().join("common/src"), &mut sources);
     rust_sources(&repo().join("consumers/src"), &mut sources);
     let code: String = sources
         .iter()

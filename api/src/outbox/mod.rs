@@ -17,8 +17,10 @@
 //!   parking, the relay backs off and catches up when the broker returns. No request
 //!   ever waits for Kafka. See `relay` for the relay's own invariants.
 
+mod publisher;
 mod relay;
 
+pub use publisher::{KafkaPublisher, PublishError, Publisher, Recorded, RecordingPublisher};
 pub use relay::{OutboxMetrics, Relay};
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, TransactionTrait};

@@ -15,16 +15,15 @@
 //!   the same batch went through. A batch that fails as a whole (the broker is away)
 //!   counts against no row.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use prometheus::{IntCounter, IntGauge};
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{error::KafkaError, types::RDKafkaErrorCode};
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DbBackend, FromQueryResult, Statement, TransactionTrait,
 };
 use tokio::sync::watch;
 
+use super::publisher::Publisher;
 use crate::metrics::Metrics;
 
 /// Rows published per batch.
@@ -132,25 +131,6 @@ fn row_backoff(attempts: i32) -> Duration {
     (ROW_BACKOFF * 2u32.saturating_pow(exponent)).min(ROW_MAX_BACKOFF)
 }
 
-/// Whether a produce error is about the message itself (the broker will refuse it
-/// however often it is sent), not about reaching the broker.
-fn refuses_the_message(error: &KafkaError) -> bool {
-    matches!(
-        error.rdkafka_error_code(),
-        Some(
-            RDKafkaErrorCode::MessageSizeTooLarge
-                | RDKafkaErrorCode::InvalidMessage
-                | RDKafkaErrorCode::InvalidMessageSize
-                | RDKafkaErrorCode::InvalidRecord
-                | RDKafkaErrorCode::MessageBatchTooLarge
-                | RDKafkaErrorCode::UnknownTopicOrPartition
-                | RDKafkaErrorCode::UnknownTopic
-                | RDKafkaErrorCode::TopicAuthorizationFailed
-                | RDKafkaErrorCode::BadMessage
-        )
-    )
-}
-
 /// The rows of one batch: at most one per key, none of a key whose oldest pending
 /// row is not due yet (so each key keeps its order), at most `BATCH`.
 fn choose(rows: Vec<Pending>) -> Vec<Pending> {
@@ -161,10 +141,12 @@ fn choose(rows: Vec<Pending>) -> Vec<Pending> {
         .collect()
 }
 
-/// Publishes the outbox to Kafka.
+/// Publishes the outbox to Kafka. Cloning gives a relay over the same pool, broker
+/// and metrics (the supervisor starts a new one after a panic).
+#[derive(Clone)]
 pub struct Relay {
     db: DatabaseConnection,
-    producer: FutureProducer,
+    producer: Arc<dyn Publisher>,
     metrics: OutboxMetrics,
     max_attempts: i32,
 }
@@ -174,7 +156,7 @@ impl Relay {
     /// `max_attempts` times.
     pub fn new(
         db: DatabaseConnection,
-        producer: FutureProducer,
+        producer: Arc<dyn Publisher>,
         metrics: OutboxMetrics,
         max_attempts: i32,
     ) -> Self {
@@ -272,12 +254,8 @@ impl Relay {
         let sends: Vec<_> = rows
             .iter()
             .map(|row| {
-                self.producer.send(
-                    FutureRecord::to(&row.topic)
-                        .key(&row.message_key)
-                        .payload(&row.payload),
-                    Duration::from_secs(5),
-                )
+                self.producer
+                    .publish(&row.topic, &row.message_key, &row.payload)
             })
             .collect();
         let results = futures_util::future::join_all(sends).await;
@@ -286,7 +264,7 @@ impl Relay {
         for (row, result) in rows.iter().zip(results) {
             match result {
                 Ok(_) => published.push(row.id),
-                Err((e, _)) => failed.push((row, e)),
+                Err(e) => failed.push((row, e)),
             }
         }
         if !published.is_empty() {
@@ -304,7 +282,7 @@ impl Relay {
         let mut parked = 0u64;
         let mut first_error = None;
         for (row, error) in &failed {
-            let counts = !whole_batch_failed || refuses_the_message(error);
+            let counts = !whole_batch_failed || error.refused;
             let attempts = if counts {
                 row.attempts.saturating_add(1)
             } else {
@@ -356,7 +334,7 @@ impl Relay {
 
     /// Whether the broker answers now; logs the changes, keeps the gauge.
     async fn broker_reachable(&self) -> bool {
-        let reachable = crate::kafka::broker_reachable(&self.producer, BROKER_CHECK_TIMEOUT).await;
+        let reachable = self.producer.reachable(BROKER_CHECK_TIMEOUT).await;
         let was = self.metrics.broker_reachable.get() == 1;
         match &reachable {
             Ok(()) if !was => tracing::info!("outbox relay reaches the broker"),

@@ -16,7 +16,7 @@ use redis::AsyncCommands;
 use serde_json::json;
 
 use super::ApiTags;
-use crate::{envelope::Envelope, error::ApiError, kafka, state::SharedState};
+use crate::{envelope::Envelope, error::ApiError, state::SharedState};
 
 /// Each dependency gets this long to answer.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -141,7 +141,9 @@ async fn check_redis(state: &SharedState) -> Result<(), String> {
 }
 
 async fn check_kafka(state: &SharedState) -> Result<(), String> {
-    kafka::broker_reachable(&state.producer, CHECK_TIMEOUT)
+    state
+        .publisher
+        .reachable(CHECK_TIMEOUT)
         .await
         .map_err(|e| format!("error: {e}"))
 }

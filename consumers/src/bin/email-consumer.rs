@@ -6,19 +6,19 @@ use consumers::{handlers, settings::ConsumerSettings};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    api::telemetry::init("info");
+    shop_common::telemetry::init("info");
     let result = async {
         let settings = ConsumerSettings::from_env("EMAIL_CONSUMER_HEALTH_PORT", 9101)?;
         handlers::run_consumer(
             "email",
             &[
-                api::events::TOPIC_ACCOUNT_EMAIL,
-                api::events::TOPIC_ORDER_PLACED,
+                shop_common::events::TOPIC_ACCOUNT_EMAIL,
+                shop_common::events::TOPIC_ORDER_PLACED,
             ],
             settings,
             handlers::email::EmailHandler::new(
                 consumers::mailer::Mailer::new(&consumers::mailer::SmtpSettings::from_env()?)?,
-                api::configuration::SealKey::from_env()?,
+                shop_common::config::SealKey::from_env()?,
                 consumers::mailer::MailSettings::from_env()?,
             ),
         )

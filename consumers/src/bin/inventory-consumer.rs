@@ -6,24 +6,24 @@ use consumers::{handlers, settings::ConsumerSettings};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    api::telemetry::init("info");
+    shop_common::telemetry::init("info");
     let result = async {
         let settings = ConsumerSettings::from_env("INVENTORY_CONSUMER_HEALTH_PORT", 9102)?;
-        let admins: String = api::configuration::optional(
+        let admins: String = shop_common::config::optional(
             "ADMIN_ALERT_EMAILS",
-            api::configuration::optional("ADMIN_EMAIL", String::new())?,
+            shop_common::config::optional("ADMIN_EMAIL", String::new())?,
         )?;
         let admins = admins
             .split(',')
             .map(|a| a.trim().to_owned())
             .filter(|a| !a.is_empty())
             .collect();
-        let db = api::startup::database(&settings.database_url, 5)?;
+        let db = shop_common::db::database(&settings.database_url, 5).await?;
         let mailer = consumers::mailer::Mailer::new(&consumers::mailer::SmtpSettings::from_env()?)?;
         let shop = consumers::mailer::MailSettings::from_env()?;
         handlers::run_consumer(
             "inventory",
-            &[api::events::TOPIC_ORDER_PLACED],
+            &[shop_common::events::TOPIC_ORDER_PLACED],
             settings,
             handlers::inventory::InventoryHandler::new(db, mailer, admins, shop),
         )

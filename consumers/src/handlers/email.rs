@@ -4,8 +4,8 @@
 //! The OTP is opened from its sealed form only here, in memory, and never logged.
 
 use anyhow::anyhow;
-use api::{
-    configuration::SealKey,
+use shop_common::{
+    config::SealKey,
     events::{AccountOtp, AccountWelcome, Event, EventEnvelope, OTP_PURPOSE_RESET, OrderPlaced},
     seal,
 };

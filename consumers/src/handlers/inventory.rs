@@ -8,8 +8,8 @@
 //! so a product alerts once per descent, not once per later order.
 
 use anyhow::anyhow;
-use api::events::{Event, EventEnvelope, OrderPlaced, OrderPlacedItem};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, TransactionTrait};
+use shop_common::events::{Event, EventEnvelope, OrderPlaced, OrderPlacedItem};
 
 use crate::{
     mailer::{MailSettings, Mailer},

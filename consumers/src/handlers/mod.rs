@@ -22,7 +22,7 @@ pub async fn run_consumer<H: Handler>(
     settings: ConsumerSettings,
     handler: H,
 ) -> anyhow::Result<()> {
-    let db = api::startup::database(&settings.database_url, 5)?;
+    let db = shop_common::db::database(&settings.database_url, 5).await?;
     let runner = Runner::new(
         RunnerConfig {
             name: name.to_owned(),
@@ -47,7 +47,7 @@ pub async fn run_consumer<H: Handler>(
         stop_rx.clone(),
     ));
     let consumer = tokio::spawn(runner.run(stop_rx));
-    api::startup::shutdown_signal().await;
+    shop_common::shutdown::shutdown_signal().await;
     let _ = stop_tx.send(true);
     consumer.await.context("consumer task")??;
     health.await.context("health task")??;

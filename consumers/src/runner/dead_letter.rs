@@ -2,12 +2,12 @@
 
 use std::{sync::atomic::Ordering, time::Duration};
 
-use api::events::dlq_topic;
 use rdkafka::{
     Message,
     message::{Header, OwnedHeaders, OwnedMessage},
     producer::FutureRecord,
 };
+use shop_common::events::dlq_topic;
 use tokio::sync::watch;
 use uuid::Uuid;
 

@@ -20,7 +20,7 @@ pub(super) fn watch_lag(
 ) {
     // -1 until measured: 0 would look like a healthy consumer.
     status.lag.store(-1, Ordering::Relaxed);
-    let client: BaseConsumer = match api::kafka::client_config(&config.brokers)
+    let client: BaseConsumer = match shop_common::kafka::client_config(&config.brokers)
         .set("group.id", &config.name)
         .set("enable.auto.commit", "false")
         .create()

@@ -9,13 +9,13 @@ use std::{
     },
 };
 
-use api::events::{EventEnvelope, parse_envelope};
 use futures_util::StreamExt;
 use rdkafka::{
     Message, TopicPartitionList,
     consumer::{Consumer, StreamConsumer},
     message::OwnedMessage,
 };
+use shop_common::events::{EventEnvelope, parse_envelope};
 use tokio::sync::{Notify, mpsc, watch};
 use tracing::Instrument;
 

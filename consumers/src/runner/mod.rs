@@ -44,7 +44,6 @@ use std::{
 };
 
 use anyhow::Context;
-use api::events::EventEnvelope;
 use rdkafka::{
     ClientContext, Message,
     config::RDKafkaLogLevel,
@@ -52,6 +51,7 @@ use rdkafka::{
     producer::FutureProducer,
 };
 use sea_orm::DatabaseConnection;
+use shop_common::events::EventEnvelope;
 use tokio::{sync::watch, task::JoinSet};
 
 use lane::{LaneHandle, LaneState};
@@ -242,31 +242,32 @@ impl<H: Handler> Runner<H> {
             .max(Duration::from_secs(300))
             + Duration::from_secs(60))
         .min(Duration::from_secs(86_400));
-        let consumer: StreamConsumer<GroupContext> = api::kafka::client_config(&config.brokers)
-            .set("group.id", &config.name)
-            .set("enable.auto.commit", "true")
-            .set("auto.commit.interval.ms", "1000")
-            .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest")
-            .set(
-                "session.timeout.ms",
-                config.session_timeout.as_millis().to_string(),
-            )
-            .set(
-                "max.poll.interval.ms",
-                poll_interval.as_millis().to_string(),
-            )
-            // An idle partition's fetch returns after this long; bounds the latency a
-            // new event adds on top of the relay's poll.
-            .set("fetch.wait.max.ms", "100")
-            // A topic created (or re-created, after a broker lost its data) after the
-            // member joined shows its partitions within 10 s, not librdkafka's 5 min.
-            .set("topic.metadata.refresh.interval.ms", "10000")
-            .create_with_context(context)
-            .context("creating the Kafka consumer")?;
+        let consumer: StreamConsumer<GroupContext> =
+            shop_common::kafka::client_config(&config.brokers)
+                .set("group.id", &config.name)
+                .set("enable.auto.commit", "true")
+                .set("auto.commit.interval.ms", "1000")
+                .set("enable.auto.offset.store", "false")
+                .set("auto.offset.reset", "earliest")
+                .set(
+                    "session.timeout.ms",
+                    config.session_timeout.as_millis().to_string(),
+                )
+                .set(
+                    "max.poll.interval.ms",
+                    poll_interval.as_millis().to_string(),
+                )
+                // An idle partition's fetch returns after this long; bounds the latency a
+                // new event adds on top of the relay's poll.
+                .set("fetch.wait.max.ms", "100")
+                // A topic created (or re-created, after a broker lost its data) after the
+                // member joined shows its partitions within 10 s, not librdkafka's 5 min.
+                .set("topic.metadata.refresh.interval.ms", "10000")
+                .create_with_context(context)
+                .context("creating the Kafka consumer")?;
         let topics: Vec<&str> = config.topics.iter().map(String::as_str).collect();
         consumer.subscribe(&topics).context("subscribing")?;
-        let producer = api::kafka::producer(&config.brokers)?;
+        let producer = shop_common::kafka::producer(&config.brokers)?;
         Ok(Self {
             config,
             consumer,

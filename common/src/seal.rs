@@ -11,7 +11,7 @@ use chacha20poly1305::{
 };
 use rand::RngCore;
 
-use crate::configuration::SealKey;
+use crate::config::SealKey;
 
 /// Why a sealed value could not be opened.
 #[derive(Debug, thiserror::Error)]

@@ -11,7 +11,6 @@ use std::{
     time::Duration,
 };
 
-use api::events::{EventEnvelope, dlq_topic};
 use consumers::runner::{HandleError, Handler, Runner, RunnerConfig};
 use rdkafka::{
     Message, Offset, TopicPartitionList,
@@ -19,6 +18,7 @@ use rdkafka::{
     producer::{FutureProducer, FutureRecord},
 };
 use serde_json::json;
+use shop_common::events::{EventEnvelope, dlq_topic};
 use uuid::Uuid;
 
 #[derive(Clone, Default)]
@@ -98,13 +98,13 @@ async fn events_are_handled_once_offsets_committed_and_garbage_dead_lettered() -
 {
     trace();
     let brokers = env("KAFKA_BROKERS")?;
-    let db = api::startup::database(&env("DATABASE_URL")?, 2)?;
+    let db = shop_common::db::database(&env("DATABASE_URL")?, 2).await?;
     let suffix = Uuid::new_v4().simple().to_string();
     let topic = format!("runner-test-{suffix}");
     let group = format!("runner-test-{suffix}");
-    api::kafka::ensure_topics(&brokers, &[topic.clone(), dlq_topic(&topic)], 1).await?;
+    shop_common::kafka::ensure_topics(&brokers, &[topic.clone(), dlq_topic(&topic)], 1).await?;
 
-    let producer = api::kafka::producer(&brokers)?;
+    let producer = shop_common::kafka::producer(&brokers)?;
     let (first, second) = (event(), event());
     send(&producer, &topic, &serde_json::to_vec(&first)?).await?;
     send(&producer, &topic, b"this is not an event").await?;
@@ -156,7 +156,7 @@ async fn events_are_handled_once_offsets_committed_and_garbage_dead_lettered() -
     task.await??;
 
     // The group's committed offset is past all four messages.
-    let checker: BaseConsumer = api::kafka::client_config(&brokers)
+    let checker: BaseConsumer = shop_common::kafka::client_config(&brokers)
         .set("group.id", &group)
         .create()?;
     let mut tpl = TopicPartitionList::new();
@@ -166,7 +166,7 @@ async fn events_are_handled_once_offsets_committed_and_garbage_dead_lettered() -
     assert_eq!(offset, Some(Offset::Offset(4)));
 
     // The garbage is in the dead-letter topic, with the reason.
-    let dlq: StreamConsumer = api::kafka::client_config(&brokers)
+    let dlq: StreamConsumer = shop_common::kafka::client_config(&brokers)
         .set("group.id", format!("{group}-dlq-reader"))
         .set("auto.offset.reset", "earliest")
         .create()?;
@@ -236,7 +236,7 @@ async fn a_partition_whose_head_message_keeps_failing_holds_back_only_itself() -
     trace();
     let brokers = env("KAFKA_BROKERS")?;
     let name = format!("lanes-test-{}", Uuid::new_v4().simple());
-    api::kafka::ensure_topics(&brokers, std::slice::from_ref(&name), 3).await?;
+    shop_common::kafka::ensure_topics(&brokers, std::slice::from_ref(&name), 3).await?;
     let flaky = Arc::new(Flaky::default());
     flaky.failing.store(true, Ordering::SeqCst);
     let db = sea_orm::Database::connect(env("DATABASE_URL")?).await?;
@@ -266,7 +266,7 @@ async fn a_partition_whose_head_message_keeps_failing_holds_back_only_itself() -
 
     // Partition 0: a message that keeps failing, then 400 behind it (past the lane's
     // high-water mark, so its partition is paused). Partitions 1 and 2: 100 others.
-    let producer: FutureProducer = api::kafka::producer(&brokers)?;
+    let producer: FutureProducer = shop_common::kafka::producer(&brokers)?;
     let mut on_zero = Vec::new();
     let mut elsewhere = Vec::new();
     let (stuck, body) = envelope(true, 0);

@@ -1,0 +1,13 @@
+//! The in-process test tier: each test runs its own API instance on port 0 against a
+//! fresh PostgreSQL database and a Redis database of its own, with the Kafka producer
+//! replaced by an in-memory recorder (`support`). Needs only PostgreSQL and Redis, so
+//! `cargo test` on a clean clone runs it. What needs nginx, tansu, MailDev and the
+//! consumers is proven by the end-to-end tier (`tests/`, run by `scripts/test.sh`).
+
+mod auth;
+mod catalogue;
+mod instance;
+mod orders;
+mod schema;
+mod security;
+mod support;

@@ -1,0 +1,69 @@
+//! The edges every request crosses: CORS, body limits, malformed input, tokens.
+
+use crate::support::TestApp;
+
+#[tokio::test]
+async fn a_preflight_from_the_frontend_is_allowed_and_from_elsewhere_is_not() -> anyhow::Result<()>
+{
+    let app = TestApp::spawn().await;
+    let preflight = |origin: &'static str| {
+        app.send(
+            app.http
+                .request(reqwest::Method::OPTIONS, app.url("/api/orders"))
+                .header("origin", origin)
+                .header("access-control-request-method", "POST")
+                .header(
+                    "access-control-request-headers",
+                    "authorization,content-type",
+                ),
+        )
+    };
+    let allowed = preflight("http://localhost:3000").await?;
+    assert!(allowed.status < 300, "{}", allowed.text);
+    assert_eq!(
+        allowed.header("access-control-allow-origin"),
+        Some("http://localhost:3000")
+    );
+    let refused = preflight("https://evil.example").await?;
+    assert_eq!(refused.header("access-control-allow-origin"), None);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_json_body_past_the_limit_is_413_and_malformed_json_is_400() -> anyhow::Result<()> {
+    let app = TestApp::spawn_with(&[("MAX_JSON_BODY_BYTES", "1024")]).await;
+    let big = format!(r#"{{"email":"a@b.c","password":"{}"}}"#, "x".repeat(2048));
+    app.send(
+        app.http
+            .post(app.url("/api/auth/login"))
+            .header("content-type", "application/json")
+            .body(big),
+    )
+    .await?
+    .assert_error(413, "PAYLOAD_TOO_LARGE");
+    let reply = app
+        .send(
+            app.http
+                .post(app.url("/api/auth/login"))
+                .header("content-type", "application/json")
+                .body("{\"email\":"),
+        )
+        .await?;
+    assert_eq!(reply.status, 400, "{}", reply.text);
+    assert_eq!(reply.json["success"], false, "{}", reply.text);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_token_signed_with_another_key_or_garbage_is_401() -> anyhow::Result<()> {
+    let app = TestApp::spawn().await;
+    let other = TestApp::spawn().await;
+    let foreign = other.customer().await?;
+    app.get("/api/auth/me", Some(&foreign))
+        .await?
+        .assert_error(401, "UNAUTHORIZED");
+    app.get("/api/auth/me", Some("not.a.token"))
+        .await?
+        .assert_error(401, "UNAUTHORIZED");
+    Ok(())
+}

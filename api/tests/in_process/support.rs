@@ -1,0 +1,491 @@
+//! The in-process test tier's harness: every test gets its own API instance on port
+//! 0, its own PostgreSQL database made from the migrations, its own Redis database
+//! index, and an in-memory recorder in place of Kafka. Only PostgreSQL and Redis need
+//! to be reachable (`TEST_DATABASE_URL`, default `postgres://postgres@127.0.0.1:5432/postgres`,
+//! a role that may create databases; `TEST_REDIS_URL`, default `redis://127.0.0.1:6379`).
+//!
+//! Redis databases 2 to 15 are leased to tests (0 and 1 are the developer's and CI's
+//! stacks): a test takes a free one with `SET NX` of a lease key, empties it, and
+//! empties it again when it ends.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use api::{
+    configuration::{SealKey, Settings},
+    events::{AccountOtp, EventEnvelope, TOPIC_ACCOUNT_EMAIL},
+    outbox::{Recorded, RecordingPublisher},
+    startup::Application,
+};
+use rand::Rng;
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use serde_json::{Value, json};
+
+/// The first and last Redis database index tests may lease.
+const REDIS_DBS: std::ops::RangeInclusive<u32> = 2..=15;
+const LEASE_KEY: &str = "shop-test-lease";
+
+fn admin_database_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+fn redis_base_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// `url` (a server URL ending in a database name) with the database `name`.
+fn with_database(url: &str, name: &str) -> String {
+    let base = url.rsplit_once('/').map_or(url, |(base, _)| base);
+    format!("{base}/{name}")
+}
+
+/// A Redis database index held for one test; emptied and released on drop.
+struct RedisLease {
+    url: String,
+}
+
+impl RedisLease {
+    async fn take() -> anyhow::Result<Self> {
+        let client = redis::Client::open(redis_base_url())?;
+        let mut conn = client.get_multiplexed_async_connection().await?;
+        let owner = uuid::Uuid::new_v4().to_string();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            for index in REDIS_DBS {
+                redis::cmd("SELECT")
+                    .arg(index)
+                    .query_async::<()>(&mut conn)
+                    .await?;
+                let taken: Option<String> = redis::cmd("SET")
+                    .arg(LEASE_KEY)
+                    .arg(&owner)
+                    .arg("NX")
+                    .arg("EX")
+                    .arg(1800)
+                    .query_async(&mut conn)
+                    .await?;
+                if taken.is_some() {
+                    // Whatever an earlier, killed test left behind goes; the lease stays.
+                    redis::Script::new(
+                        "for _, k in ipairs(redis.call('KEYS', '*')) do \
+                           if k ~= ARGV[1] then redis.call('DEL', k) end end",
+                    )
+                    .arg(LEASE_KEY)
+                    .invoke_async::<()>(&mut conn)
+                    .await?;
+                    return Ok(Self {
+                        url: format!("{}/{index}", redis_base_url()),
+                    });
+                }
+            }
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "no free Redis database among {REDIS_DBS:?} within 120 s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for RedisLease {
+    fn drop(&mut self) {
+        // Synchronous on purpose: drop cannot await, and the next test must find the
+        // database free and empty.
+        if let Ok(mut conn) =
+            redis::Client::open(self.url.as_str()).and_then(|c| c.get_connection())
+        {
+            let _ = redis::cmd("FLUSHDB").exec(&mut conn);
+        }
+    }
+}
+
+/// A PostgreSQL database of one test, made from the migrations; dropped on drop.
+struct TestDatabase {
+    name: String,
+}
+
+impl TestDatabase {
+    async fn create() -> anyhow::Result<(Self, String)> {
+        let name = format!("shop_test_{}", uuid::Uuid::new_v4().simple());
+        let admin = Database::connect(admin_database_url()).await?;
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await?;
+        admin.close().await?;
+        let url = with_database(&admin_database_url(), &name);
+        api::migrate::run(&url).await?;
+        Ok((Self { name }, url))
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // A runtime of its own on a thread of its own: drop may run inside (or
+        // outside) the test's runtime, which cannot be blocked on.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(async {
+                let admin = Database::connect(admin_database_url()).await?;
+                admin
+                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await?;
+                anyhow::Ok(())
+            })
+        })
+        .join();
+    }
+}
+
+/// One API instance of one test.
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    /// The test's own database.
+    pub db: DatabaseConnection,
+    /// What the outbox relay published.
+    pub events: Arc<RecordingPublisher>,
+    /// The settings the instance runs with.
+    pub settings: Settings,
+    /// An HTTP client (no redirects followed).
+    pub http: reqwest::Client,
+    admin: (String, String),
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    // Dropped last: the instance stops before its data goes.
+    _redis: RedisLease,
+    _database: TestDatabase,
+}
+
+fn random_secret() -> String {
+    let bytes: [u8; 32] = rand::rng().random();
+    hex::encode(bytes)
+}
+
+impl TestApp {
+    /// An instance with the default test configuration.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(&[]).await
+    }
+
+    /// An instance whose configuration has `overrides` over the test defaults.
+    #[allow(clippy::expect_used, reason = "a test without its app cannot run")]
+    pub async fn spawn_with(overrides: &[(&str, &str)]) -> Self {
+        Self::try_spawn(overrides)
+            .await
+            .expect("an in-process API instance (PostgreSQL and Redis reachable?)")
+    }
+
+    async fn try_spawn(overrides: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let redis = RedisLease::take().await?;
+        let (database, database_url) = TestDatabase::create().await?;
+        let mut vars: HashMap<String, String> = [
+            ("HOST", "127.0.0.1"),
+            ("PORT", "0"),
+            ("INSTANCE_ID", "in-process"),
+            ("KAFKA_BROKERS", "127.0.0.1:1"),
+            ("BCRYPT_COST", "4"),
+            ("SHUTDOWN_DRAIN_MS", "0"),
+            ("SHUTDOWN_TIMEOUT_SECONDS", "5"),
+            ("CORS_ALLOWED_ORIGINS", "http://localhost:3000"),
+            ("DATABASE_MAX_CONNECTIONS", "10"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        vars.insert("DATABASE_URL".into(), database_url.clone());
+        vars.insert("REDIS_URL".into(), redis.url.clone());
+        vars.insert("JWT_SECRET".into(), random_secret());
+        vars.insert("OTP_HMAC_SECRET".into(), random_secret());
+        vars.insert("EVENT_SEAL_KEY".into(), random_secret());
+        for (k, v) in overrides {
+            vars.insert((*k).to_owned(), (*v).to_owned());
+        }
+        let settings = Settings::from_vars(&vars)?;
+        let events = RecordingPublisher::new();
+        let app = Application::build_with(settings.clone(), events.clone()).await?;
+        let base = format!("http://{}", app.addr());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(app.run(async {
+            let _ = stopped.await;
+        }));
+        let db = Database::connect(database_url).await?;
+        let admin = ("admin@shop.test".to_owned(), "admin password 1".to_owned());
+        let hash = api::password::Hasher::new(4, 1)
+            .hash(admin.1.clone())
+            .await?;
+        db.execute_raw(sea_orm::Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            "INSERT INTO users (id, email, password_hash, name, role, is_verified)
+             VALUES (gen_random_uuid(), $1, $2, 'Administrator', 'admin', TRUE)",
+            [admin.0.clone().into(), hash.into()],
+        ))
+        .await?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        Ok(Self {
+            base,
+            db,
+            events,
+            settings,
+            http,
+            admin,
+            stop: Some(stop),
+            server: Some(server),
+            _redis: redis,
+            _database: database,
+        })
+    }
+
+    /// `base` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Stops the instance gracefully and returns how `run` ended.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.server.take() {
+            Some(server) => server.await?,
+            None => Ok(()),
+        }
+    }
+
+    /// The seal key of this instance (to open OTP codes in recorded events).
+    pub fn seal_key(&self) -> &SealKey {
+        &self.settings.event_seal_key
+    }
+
+    /// Waits for the relay to publish an event to `topic` about `key`-matching
+    /// messages; returns the envelope as JSON.
+    pub async fn published(&self, topic: &str, wanted: impl Fn(&Value) -> bool) -> Option<Value> {
+        let found = self
+            .events
+            .wait_for(Duration::from_secs(10), |m: &Recorded| {
+                m.topic == topic
+                    && serde_json::from_str::<Value>(&m.payload)
+                        .is_ok_and(|envelope| wanted(&envelope))
+            })
+            .await?;
+        serde_json::from_str(&found.payload).ok()
+    }
+
+    /// The OTP code the `n`-th (from 0) account e-mail event to `email` carries.
+    pub async fn otp_for(&self, email: &str, n: usize) -> anyhow::Result<String> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let codes: Vec<AccountOtp> = self
+                .events
+                .messages()
+                .into_iter()
+                .filter(|m| m.topic == TOPIC_ACCOUNT_EMAIL)
+                .filter_map(|m| serde_json::from_str::<EventEnvelope<AccountOtp>>(&m.payload).ok())
+                .map(|e| e.payload)
+                .filter(|p| p.email == email)
+                .collect();
+            if let Some(otp) = codes.get(n) {
+                return Ok(api::seal::open(self.seal_key(), &otp.sealed_code)?);
+            }
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "no OTP event #{n} for {email} within 10 s"
+            );
+            let _ = self
+                .events
+                .wait_for(Duration::from_millis(200), |_| false)
+                .await;
+        }
+    }
+
+    /// Sends `req`, reads the reply whole.
+    pub async fn send(&self, req: reqwest::RequestBuilder) -> anyhow::Result<Reply> {
+        Reply::read(req.send().await?).await
+    }
+
+    /// `POST path` with a JSON body, optionally as `token`.
+    pub async fn post(
+        &self,
+        path: &str,
+        body: &Value,
+        token: Option<&str>,
+    ) -> anyhow::Result<Reply> {
+        let mut req = self.http.post(self.url(path)).json(body);
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        self.send(req).await
+    }
+
+    /// `GET path`, optionally as `token`.
+    pub async fn get(&self, path: &str, token: Option<&str>) -> anyhow::Result<Reply> {
+        let mut req = self.http.get(self.url(path));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        self.send(req).await
+    }
+
+    /// Registers `email`, opens the OTP from the recorded event and verifies; returns
+    /// the verify answer's `data` (the tokens).
+    pub async fn register_verified(&self, email: &str, password: &str) -> anyhow::Result<Value> {
+        let reply = self
+            .post(
+                "/api/auth/register",
+                &json!({ "email": email, "password": password, "name": "Test User" }),
+                None,
+            )
+            .await?;
+        anyhow::ensure!(reply.status == 202, "register: {}", reply.text);
+        let token = reply.json["data"]["registration_token"].clone();
+        let code = self.otp_for(email, 0).await?;
+        let reply = self
+            .post(
+                "/api/auth/verify-otp",
+                &json!({ "email": email, "registration_token": token, "otp": code }),
+                None,
+            )
+            .await?;
+        anyhow::ensure!(reply.status == 200, "verify: {}", reply.text);
+        Ok(reply.json["data"].clone())
+    }
+
+    /// An access token of a fresh verified customer.
+    pub async fn customer(&self) -> anyhow::Result<String> {
+        let email = format!("c-{}@example.com", uuid::Uuid::new_v4().simple());
+        let tokens = self.register_verified(&email, "customer password").await?;
+        Ok(tokens["access_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned())
+    }
+
+    /// An access token of the test's admin.
+    pub async fn admin(&self) -> anyhow::Result<String> {
+        let reply = self
+            .post(
+                "/api/auth/login",
+                &json!({ "email": self.admin.0, "password": self.admin.1 }),
+                None,
+            )
+            .await?;
+        anyhow::ensure!(reply.status == 200, "admin login: {}", reply.text);
+        Ok(reply.json["data"]["access_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned())
+    }
+
+    /// Creates a product as admin; returns its id.
+    pub async fn product(
+        &self,
+        admin: &str,
+        name: &str,
+        stock: i64,
+        price_cents: i64,
+    ) -> anyhow::Result<String> {
+        let reply = self
+            .post(
+                "/api/admin/products",
+                &json!({
+                    "name": name,
+                    "description": "made by an in-process test",
+                    "price_cents": price_cents,
+                    "category": "STAPLES",
+                    "stock": stock,
+                }),
+                Some(admin),
+            )
+            .await?;
+        anyhow::ensure!(reply.status == 201, "create product: {}", reply.text);
+        Ok(reply.json["data"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned())
+    }
+
+    /// One integer the database answers to `sql`.
+    pub async fn scalar(&self, sql: &str) -> anyhow::Result<i64> {
+        let row = self
+            .db
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                sql,
+            ))
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("no row from {sql}"))?;
+        Ok(row.try_get_by_index::<i64>(0)?)
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+    }
+}
+
+/// A response read whole.
+#[derive(Debug)]
+pub struct Reply {
+    /// Status code.
+    pub status: u16,
+    /// Headers.
+    pub headers: reqwest::header::HeaderMap,
+    /// Body as JSON (`Null` when it is not JSON).
+    pub json: Value,
+    /// Body as text.
+    pub text: String,
+}
+
+impl Reply {
+    async fn read(resp: reqwest::Response) -> anyhow::Result<Self> {
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await?;
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Ok(Self {
+            status,
+            headers,
+            json,
+            text,
+        })
+    }
+
+    /// A header as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts the one error shape with `status` and `code`.
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(self.status, status, "status of {}", self.text);
+        assert_eq!(
+            self.json["success"],
+            Value::Bool(false),
+            "success in {}",
+            self.text
+        );
+        assert_eq!(self.json["error"], code, "error code in {}", self.text);
+        assert_eq!(
+            self.json["statusCode"], status,
+            "statusCode in {}",
+            self.text
+        );
+        assert!(
+            self.json["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "message in {}",
+            self.text
+        );
+        assert!(self.json["details"].is_object(), "details in {}", self.text);
+    }
+}
