@@ -12,3 +12,5 @@ pub mod money;
 pub mod seal;
 pub mod shutdown;
 pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;

@@ -1,12 +1,6 @@
 //! The in-process test tier's harness: every test gets its own API instance on port
-//! 0, its own PostgreSQL database made from the migrations, its own Redis database
-//! index, and an in-memory recorder in place of Kafka. Only PostgreSQL and Redis need
-//! to be reachable (`TEST_DATABASE_URL`, default `postgres://postgres@127.0.0.1:5432/postgres`,
-//! a role that may create databases; `TEST_REDIS_URL`, default `redis://127.0.0.1:6379`).
-//!
-//! Redis databases 2 to 15 are leased to tests (0 and 1 are the developer's and CI's
-//! stacks): a test takes a free one with `SET NX` of a lease key, empties it, and
-//! empties it again when it ends.
+//! 0, its own PostgreSQL database made from the migrations and its own Redis database
+//! (`shop_common::testing`), and an in-memory recorder in place of Kafka.
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
@@ -19,125 +13,7 @@ use api::{
 use rand::Rng;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use serde_json::{Value, json};
-
-/// The first and last Redis database index tests may lease.
-const REDIS_DBS: std::ops::RangeInclusive<u32> = 2..=15;
-const LEASE_KEY: &str = "shop-test-lease";
-
-fn admin_database_url() -> String {
-    std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-fn redis_base_url() -> String {
-    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
-
-/// `url` (a server URL ending in a database name) with the database `name`.
-fn with_database(url: &str, name: &str) -> String {
-    let base = url.rsplit_once('/').map_or(url, |(base, _)| base);
-    format!("{base}/{name}")
-}
-
-/// A Redis database index held for one test; emptied and released on drop.
-struct RedisLease {
-    url: String,
-}
-
-impl RedisLease {
-    async fn take() -> anyhow::Result<Self> {
-        let client = redis::Client::open(redis_base_url())?;
-        let mut conn = client.get_multiplexed_async_connection().await?;
-        let owner = uuid::Uuid::new_v4().to_string();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-        loop {
-            for index in REDIS_DBS {
-                redis::cmd("SELECT")
-                    .arg(index)
-                    .query_async::<()>(&mut conn)
-                    .await?;
-                let taken: Option<String> = redis::cmd("SET")
-                    .arg(LEASE_KEY)
-                    .arg(&owner)
-                    .arg("NX")
-                    .arg("EX")
-                    .arg(1800)
-                    .query_async(&mut conn)
-                    .await?;
-                if taken.is_some() {
-                    // Whatever an earlier, killed test left behind goes; the lease stays.
-                    redis::Script::new(
-                        "for _, k in ipairs(redis.call('KEYS', '*')) do \
-                           if k ~= ARGV[1] then redis.call('DEL', k) end end",
-                    )
-                    .arg(LEASE_KEY)
-                    .invoke_async::<()>(&mut conn)
-                    .await?;
-                    return Ok(Self {
-                        url: format!("{}/{index}", redis_base_url()),
-                    });
-                }
-            }
-            anyhow::ensure!(
-                tokio::time::Instant::now() < deadline,
-                "no free Redis database among {REDIS_DBS:?} within 120 s"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-}
-
-impl Drop for RedisLease {
-    fn drop(&mut self) {
-        // Synchronous on purpose: drop cannot await, and the next test must find the
-        // database free and empty.
-        if let Ok(mut conn) =
-            redis::Client::open(self.url.as_str()).and_then(|c| c.get_connection())
-        {
-            let _ = redis::cmd("FLUSHDB").exec(&mut conn);
-        }
-    }
-}
-
-/// A PostgreSQL database of one test, made from the migrations; dropped on drop.
-struct TestDatabase {
-    name: String,
-}
-
-impl TestDatabase {
-    async fn create() -> anyhow::Result<(Self, String)> {
-        let name = format!("shop_test_{}", uuid::Uuid::new_v4().simple());
-        let admin = Database::connect(admin_database_url()).await?;
-        admin
-            .execute_unprepared(&format!("CREATE DATABASE {name}"))
-            .await?;
-        admin.close().await?;
-        let url = with_database(&admin_database_url(), &name);
-        api::migrate::run(&url).await?;
-        Ok((Self { name }, url))
-    }
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        let name = self.name.clone();
-        // A runtime of its own on a thread of its own: drop may run inside (or
-        // outside) the test's runtime, which cannot be blocked on.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            rt.block_on(async {
-                let admin = Database::connect(admin_database_url()).await?;
-                admin
-                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .await?;
-                anyhow::Ok(())
-            })
-        })
-        .join();
-    }
-}
+use shop_common::testing::{RedisLease, TestDatabase};
 
 /// One API instance of one test.
 pub struct TestApp {
@@ -196,7 +72,7 @@ impl TestApp {
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
         vars.insert("DATABASE_URL".into(), database_url.clone());
-        vars.insert("REDIS_URL".into(), redis.url.clone());
+        vars.insert("REDIS_URL".into(), redis.url().to_owned());
         vars.insert("JWT_SECRET".into(), random_secret());
         vars.insert("OTP_HMAC_SECRET".into(), random_secret());
         vars.insert("EVENT_SEAL_KEY".into(), random_secret());

@@ -11,21 +11,22 @@ use shop_common::{
 };
 
 use crate::{
-    mailer::{MailSettings, Mailer},
+    mailer::{MailSettings, Mailer, SendMail},
     runner::{HandleError, Handler},
     templates::{self, OtpPurpose},
 };
 
-/// Sends the e-mails announced by events.
-pub struct EmailHandler {
-    mailer: Mailer,
+/// Sends the e-mails announced by events, through SMTP (or, in the in-process test
+/// tier, a recorder).
+pub struct EmailHandler<M = Mailer> {
+    mailer: M,
     seal_key: SealKey,
     shop: MailSettings,
 }
 
-impl EmailHandler {
+impl<M: SendMail> EmailHandler<M> {
     /// A handler sending through `mailer`, the mails speaking for `shop`.
-    pub fn new(mailer: Mailer, seal_key: SealKey, shop: MailSettings) -> Self {
+    pub fn new(mailer: M, seal_key: SealKey, shop: MailSettings) -> Self {
         Self {
             mailer,
             seal_key,
@@ -40,7 +41,7 @@ fn decode<P: Event>(event: &EventEnvelope) -> Result<EventEnvelope<P>, HandleErr
         .map_err(|e| HandleError::Permanent(e.into()))
 }
 
-impl Handler for EmailHandler {
+impl<M: SendMail> Handler for EmailHandler<M> {
     async fn handle(&self, event: &EventEnvelope) -> Result<(), HandleError> {
         match event.event_type.as_str() {
             // Account mails never echo what a registrant typed (their display name):

@@ -12,29 +12,24 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, Transac
 use shop_common::events::{Event, EventEnvelope, OrderPlaced, OrderPlacedItem};
 
 use crate::{
-    mailer::{MailSettings, Mailer},
+    mailer::{MailSettings, Mailer, SendMail},
     processed,
     runner::{HandleError, Handler},
     templates,
 };
 
 /// Keeps the stock ledger and warns admins of low stock.
-pub struct InventoryHandler {
+pub struct InventoryHandler<M = Mailer> {
     db: DatabaseConnection,
-    mailer: Mailer,
+    mailer: M,
     admins: Vec<String>,
     shop: MailSettings,
 }
 
-impl InventoryHandler {
+impl<M: SendMail> InventoryHandler<M> {
     /// A handler writing to `db` and alerting `admins` through `mailer`, the mails
     /// speaking for `shop`.
-    pub fn new(
-        db: DatabaseConnection,
-        mailer: Mailer,
-        admins: Vec<String>,
-        shop: MailSettings,
-    ) -> Self {
+    pub fn new(db: DatabaseConnection, mailer: M, admins: Vec<String>, shop: MailSettings) -> Self {
         Self {
             db,
             mailer,
@@ -54,7 +49,7 @@ fn transient(e: sea_orm::DbErr) -> HandleError {
     HandleError::Transient(anyhow!("database: {e}"))
 }
 
-impl Handler for InventoryHandler {
+impl<M: SendMail> Handler for InventoryHandler<M> {
     async fn handle(&self, event: &EventEnvelope) -> Result<(), HandleError> {
         if event.event_type != OrderPlaced::TYPE {
             return Err(HandleError::Permanent(anyhow!(
