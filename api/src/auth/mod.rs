@@ -7,6 +7,7 @@
 pub mod client_ip;
 pub mod extract;
 pub mod jwt;
+pub mod keys;
 pub mod otp;
 pub mod registration;
 pub mod service;

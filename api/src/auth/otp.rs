@@ -14,6 +14,8 @@ use rand::{Rng, TryRngCore};
 use redis::{Script, aio::ConnectionManager};
 use sha2::Sha256;
 
+use super::keys;
+
 type HmacSha256 = Hmac<Sha256>;
 
 /// The result of a verification.
@@ -47,10 +49,6 @@ pub(crate) fn mac(secret: &str, email: &str, code: &str) -> HmacSha256 {
     mac
 }
 
-fn key(scope: &str, email: &str) -> String {
-    format!("otp:{scope}:{email}")
-}
-
 /// Stores a new `scope` code for `email`, replacing any live one.
 pub async fn store(
     redis: &mut ConnectionManager,
@@ -62,7 +60,7 @@ pub async fn store(
 ) -> redis::RedisResult<()> {
     let scoped = format!("{scope}:{email}");
     let digest = hex::encode(mac(secret, &scoped, code).finalize().into_bytes());
-    let key = key(scope, email);
+    let key = keys::otp(scope, email);
     redis::pipe()
         .atomic()
         .del(&key)
@@ -97,7 +95,7 @@ pub async fn verify(
     max_attempts: u32,
 ) -> redis::RedisResult<OtpCheck> {
     let scoped = format!("{scope}:{email}");
-    let key = key(scope, email);
+    let key = keys::otp(scope, email);
     let stored: Option<(String, u32)> = Script::new(TRY_SCRIPT)
         .key(&key)
         .invoke_async(redis)

@@ -19,7 +19,7 @@
 //!   one nobody knows, and the owner sets theirs with a password reset. Nobody else's
 //!   password is ever left active.
 //!
-//! Keys: `reg:a:{email}:{token}` is a hash `{mac, hash, name, tries}` living as long
+//! Keys (formatted in `keys.rs`): `reg:a:{email}:{token}` is a hash `{mac, hash, name, tries}` living as long
 //! as the code; `reg:s:{email}` is the set of every attempt made for the address
 //! (kept for [`HISTORY_SECS`] after the last, expired ones included: an attempt
 //! that expired still counts as someone's); `reg:w:{email}` maps each sending client
@@ -30,7 +30,7 @@ use hmac::Mac;
 use rand::{RngCore, TryRngCore};
 use redis::{Script, aio::ConnectionManager};
 
-use super::otp;
+use super::{keys, otp};
 
 /// A fresh attempt token: 128 random bits, hex.
 pub fn new_token() -> String {
@@ -42,22 +42,6 @@ pub fn new_token() -> String {
 /// Whether `raw` has the shape of an attempt token (32 hex digits).
 pub fn is_token(raw: &str) -> bool {
     raw.len() == 32 && raw.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-fn attempt_key(email: &str, token: &str) -> String {
-    format!("reg:a:{email}:{}", token.to_ascii_lowercase())
-}
-
-fn set_key(email: &str) -> String {
-    format!("reg:s:{email}")
-}
-
-fn legacy_key(email: &str) -> String {
-    format!("reg:l:{email}")
-}
-
-fn senders_key(email: &str) -> String {
-    format!("reg:w:{email}")
 }
 
 /// How long the record of an address's attempts outlives the last one.
@@ -125,10 +109,10 @@ pub async fn store(
     sender: &str,
 ) -> redis::RedisResult<()> {
     let _: i64 = Script::new(STORE_SCRIPT)
-        .key(attempt_key(email, token))
-        .key(set_key(email))
-        .key(legacy_key(email))
-        .key(senders_key(email))
+        .key(keys::reg_attempt(email, token))
+        .key(keys::reg_attempts(email))
+        .key(keys::reg_legacy_tries(email))
+        .key(keys::reg_senders(email))
         .arg(code_mac(secret, email, token, code))
         .arg(&attempt.password_hash)
         .arg(&attempt.name)
@@ -137,7 +121,7 @@ pub async fn store(
         .arg(token.to_ascii_lowercase())
         .arg(sender)
         .arg(HISTORY_SECS)
-        .arg(format!("reg:a:{email}:"))
+        .arg(keys::reg_attempt_prefix(email))
         .invoke_async(redis)
         .await?;
     Ok(())
@@ -153,10 +137,10 @@ pub async fn renew(
     ttl_secs: u64,
 ) -> redis::RedisResult<bool> {
     let stored: i64 = Script::new(STORE_SCRIPT)
-        .key(attempt_key(email, token))
-        .key(set_key(email))
-        .key(legacy_key(email))
-        .key(senders_key(email))
+        .key(keys::reg_attempt(email, token))
+        .key(keys::reg_attempts(email))
+        .key(keys::reg_legacy_tries(email))
+        .key(keys::reg_senders(email))
         .arg(code_mac(secret, email, token, code))
         .arg("")
         .arg("")
@@ -165,7 +149,7 @@ pub async fn renew(
         .arg(token.to_ascii_lowercase())
         .arg("")
         .arg(HISTORY_SECS)
-        .arg(format!("reg:a:{email}:"))
+        .arg(keys::reg_attempt_prefix(email))
         .invoke_async(redis)
         .await?;
     Ok(stored == 1)
@@ -240,7 +224,7 @@ pub async fn verify(
     code: &str,
     max_tries: u32,
 ) -> redis::RedisResult<Check> {
-    let key = attempt_key(email, token);
+    let key = keys::reg_attempt(email, token);
     let stored: Option<(String, u32)> = Script::new(TRY_SCRIPT)
         .key(&key)
         .arg(max_tries)
@@ -298,10 +282,10 @@ pub async fn verify_code_only(
     ttl_secs: u64,
 ) -> redis::RedisResult<Check> {
     let stored: Option<Vec<String>> = Script::new(LEGACY_TRY_SCRIPT)
-        .key(set_key(email))
-        .key(legacy_key(email))
+        .key(keys::reg_attempts(email))
+        .key(keys::reg_legacy_tries(email))
         .arg(max_tries)
-        .arg(format!("reg:a:{email}:"))
+        .arg(keys::reg_attempt_prefix(email))
         .arg(ttl_secs)
         .invoke_async(redis)
         .await?;
@@ -326,7 +310,7 @@ pub async fn verify_code_only(
     let mut found = None;
     for (token, mac) in &live {
         if matches(secret, email, token, code, mac) && found.is_none() {
-            found = Some((attempt_key(email, token), (*mac).clone()));
+            found = Some((keys::reg_attempt(email, token), (*mac).clone()));
         }
     }
     if let Some((key, mac)) = found {
@@ -346,13 +330,13 @@ pub async fn verify_code_only(
 /// Forgets every attempt of `email` (the address is verified now).
 pub async fn forget(redis: &mut ConnectionManager, email: &str) -> redis::RedisResult<()> {
     let tokens: Vec<String> = redis::cmd("SMEMBERS")
-        .arg(set_key(email))
+        .arg(keys::reg_attempts(email))
         .query_async(redis)
         .await?;
-    let mut keys: Vec<String> = tokens.iter().map(|t| attempt_key(email, t)).collect();
-    keys.push(set_key(email));
-    keys.push(legacy_key(email));
-    keys.push(senders_key(email));
+    let mut keys: Vec<String> = tokens.iter().map(|t| keys::reg_attempt(email, t)).collect();
+    keys.push(keys::reg_attempts(email));
+    keys.push(keys::reg_legacy_tries(email));
+    keys.push(keys::reg_senders(email));
     redis::cmd("DEL").arg(keys).query_async(redis).await
 }
 

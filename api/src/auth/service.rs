@@ -23,6 +23,7 @@ use uuid::Uuid;
 
 use super::{
     jwt::{Claims, TokenKeys},
+    keys,
     otp::{self, OtpCheck},
     registration::{self, Attempt, Check},
     throttle::{self, LoginKeys, LoginLimits, LoginRefusal},
@@ -144,10 +145,6 @@ redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2], 'EX', ARGV[3])
 return 1
 ";
 
-fn authz_key(user: Uuid) -> String {
-    format!("authz:{user}")
-}
-
 /// What a registration answers: the attempt's token for the client to prove it with.
 pub struct Registered {
     /// The normalized address.
@@ -219,7 +216,7 @@ impl Auth {
         let email = email.as_str();
         if let Err(left) = throttle::cooldown(
             redis,
-            &format!("otp:cooldown:{purpose}:{email}:{bucket}"),
+            &keys::otp_cooldown(purpose, email, &bucket),
             self.settings.otp_cooldown,
         )
         .await
@@ -231,8 +228,8 @@ impl Auth {
                 left,
             ));
         }
-        let pair = format!("otp:sent:{purpose}:{email}:{bucket}");
-        let sender = format!("otp:sent:ip:{bucket}");
+        let pair = keys::otp_sent(purpose, email, &bucket);
+        let sender = keys::otp_sent_by(&bucket);
         let limits = [
             u64::from(self.settings.otp_max_per_hour_per_email),
             u64::from(self.settings.otp_max_per_hour_per_ip),
@@ -424,8 +421,8 @@ impl Auth {
         ip: Option<IpAddr>,
     ) -> Result<[String; 2], ApiError> {
         let keys = [
-            format!("otp:verify:fail:ip:{}", throttle::ip_bucket(ip)),
-            format!("otp:verify:fail:{purpose}:{}", email.as_str()),
+            keys::otp_wrong_from(&throttle::ip_bucket(ip)),
+            keys::otp_wrong_for(purpose, email.as_str()),
         ];
         let limits = [
             u64::from(self.settings.otp_verify_max_failures_per_ip),
@@ -501,10 +498,7 @@ impl Auth {
                     let bucket = throttle::ip_bucket(ip);
                     let _ = throttle::reset(
                         redis,
-                        &format!(
-                            "otp:cooldown:{OTP_PURPOSE_VERIFY}:{}:{bucket}",
-                            email.as_str()
-                        ),
+                        &keys::otp_cooldown(OTP_PURPOSE_VERIFY, email.as_str(), &bucket),
                     )
                     .await;
                 }
@@ -549,11 +543,7 @@ impl Auth {
         // for any address, and no code goes out to a verified one).
         let _ = throttle::reset(
             redis,
-            &format!(
-                "otp:cooldown:{OTP_PURPOSE_VERIFY}:{}:{}",
-                email.as_str(),
-                throttle::ip_bucket(ip)
-            ),
+            &keys::otp_cooldown(OTP_PURPOSE_VERIFY, email.as_str(), &throttle::ip_bucket(ip)),
         )
         .await;
         Ok(tokens)
@@ -873,7 +863,7 @@ impl Auth {
         redis: &mut ConnectionManager,
         user: Uuid,
     ) -> Result<Option<users::Authz>, ApiError> {
-        let cached: Option<String> = read(redis, redis::cmd("GET").arg(authz_key(user)))
+        let cached: Option<String> = read(redis, redis::cmd("GET").arg(keys::authz(user)))
             .await
             .map_err(redis_down)?;
         if let Some((ver, role)) = cached.as_deref().and_then(|c| c.split_once('|'))
@@ -1021,7 +1011,7 @@ impl Auth {
     async fn deny_session(&self, redis: &mut ConnectionManager, sid: Uuid) -> Result<(), ApiError> {
         let ttl = self.keys.ttl().as_secs() + 60;
         redis::cmd("SET")
-            .arg(format!("revoked:sid:{sid}"))
+            .arg(keys::revoked_session(sid))
             .arg(1)
             .arg("EX")
             .arg(ttl)
@@ -1036,12 +1026,9 @@ impl Auth {
         redis: &mut ConnectionManager,
         sid: Uuid,
     ) -> Result<bool, ApiError> {
-        read(
-            redis,
-            redis::cmd("EXISTS").arg(format!("revoked:sid:{sid}")),
-        )
-        .await
-        .map_err(redis_down)
+        read(redis, redis::cmd("EXISTS").arg(keys::revoked_session(sid)))
+            .await
+            .map_err(redis_down)
     }
 }
 
@@ -1053,7 +1040,7 @@ pub async fn publish_authz(
     role: &str,
 ) -> redis::RedisResult<()> {
     let _: i64 = redis::Script::new(PUBLISH_AUTHZ_SCRIPT)
-        .key(authz_key(user))
+        .key(keys::authz(user))
         .arg(ver)
         .arg(role)
         .arg(AUTHZ_CACHE_SECS)
