@@ -4,7 +4,7 @@
 //! every instance running an older build during a rollout): a key's bytes never
 //! change. A new key gets a new function here; nothing else in `auth` formats one.
 //!
-//! Families: `reg:*` registration attempts (`registration.rs`), `otp:*` reset codes and
+//! Families: `reg:*` registration attempts (`attempts.rs`), `otp:*` reset codes and
 //! every code limit, `login:*` login limits (`throttle.rs`), `authz:*` published roles
 //! and token versions, `revoked:sid:*` logged-out sessions.
 

@@ -4,12 +4,12 @@
 //! revoked sessions are in Redis; users and refresh tokens in PostgreSQL. Any instance
 //! can serve any step.
 
+pub mod attempts;
 pub mod client_ip;
 pub mod extract;
 pub mod jwt;
 pub mod keys;
 pub mod otp;
-pub mod registration;
 pub mod service;
 pub mod throttle;
 pub mod users;

@@ -3,7 +3,7 @@
 //! Key `otp:{scope}:{email}` is a hash `{mac, tries}` with the OTP's TTL; the scope
 //! (`reset` for password resets) is part of the MAC, so a code of one purpose never
 //! passes for another. Registration codes are bound to their attempt instead
-//! (`registration.rs`) and use [`mac`] and [`generate_code`] from here. A verification
+//! (`attempts.rs`) and use [`mac`] and [`generate_code`] from here. A verification
 //! atomically counts the try (Lua) before comparing; the comparison is constant-time
 //! (`Mac::verify_slice`); a match deletes the key only if it still holds the same code
 //! (single use, even with two instances racing); the last allowed wrong try deletes it

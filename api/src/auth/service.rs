@@ -22,10 +22,10 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::{
+    attempts::{self, Attempt, Check},
     jwt::{Claims, TokenKeys},
     keys,
     otp::{self, OtpCheck},
-    registration::{self, Attempt, Check},
     throttle::{self, LoginKeys, LoginLimits, LoginRefusal},
     users::{self, User},
 };
@@ -300,7 +300,7 @@ impl Auth {
             .hash(password.into_inner())
             .await
             .map_err(ApiError::internal)?;
-        let token = registration::new_token();
+        let token = attempts::new_token();
         let txn = db.begin().await?;
         match users::ensure_pending(&txn, email.as_str(), name.as_str(), &hash).await? {
             Some(user) => {
@@ -309,7 +309,7 @@ impl Auth {
                     password_hash: hash,
                     name: name.as_str().to_owned(),
                 };
-                registration::store(
+                attempts::store(
                     redis,
                     &self.settings.otp_secret,
                     email.as_str(),
@@ -370,7 +370,7 @@ impl Auth {
     ) -> Result<(), ApiError> {
         self.allow_code(redis, OTP_PURPOSE_VERIFY, &email, ip)
             .await?;
-        if !registration::is_token(token) {
+        if !attempts::is_token(token) {
             return Ok(());
         }
         let Some(user) = users::by_email(db, email.as_str()).await? else {
@@ -381,7 +381,7 @@ impl Auth {
         }
         let code = otp::generate_code();
         let txn = db.begin().await?;
-        if registration::renew(
+        if attempts::renew(
             redis,
             &self.settings.otp_secret,
             email.as_str(),
@@ -468,12 +468,12 @@ impl Auth {
         let secret = &self.settings.otp_secret;
         let max = self.settings.otp_max_attempts;
         let check = match proof {
-            Proof::Attempt(token) if registration::is_token(token) => {
-                registration::verify(redis, secret, email.as_str(), token, code.as_str(), max).await
+            Proof::Attempt(token) if attempts::is_token(token) => {
+                attempts::verify(redis, secret, email.as_str(), token, code.as_str(), max).await
             }
             Proof::Attempt(_) => Ok(Check::Missing),
             Proof::CodeOnly => {
-                registration::verify_code_only(
+                attempts::verify_code_only(
                     redis,
                     secret,
                     email.as_str(),
@@ -514,7 +514,7 @@ impl Auth {
             // be told, so none applies. The inbox owner sets theirs by a reset.
             tracing::warn!(email = %mask_email(email.as_str()), "several registrations of one address: verified without a password");
             self.hasher
-                .hash(registration::new_token())
+                .hash(attempts::new_token())
                 .await
                 .map_err(ApiError::internal)?
         };
@@ -538,7 +538,7 @@ impl Auth {
         let tokens = self.start_session(&txn, user).await?;
         txn.commit().await?;
         self.publish_authz(redis, &tokens.user).await;
-        let _ = registration::forget(redis, email.as_str()).await;
+        let _ = attempts::forget(redis, email.as_str()).await;
         // Done with codes: this client may ask again at once (answered the same as
         // for any address, and no code goes out to a verified one).
         let _ = throttle::reset(
