@@ -12,7 +12,7 @@ use anyhow::Context;
 use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
 
 use crate::{
-    auth::{service::publish_authz, throttle, users},
+    auth::{authz::publish_authz, throttle, users},
     configuration, password,
     telemetry::mask_email,
 };

@@ -258,6 +258,7 @@ pub(super) async fn register(
             request_id(req),
         )
         .await
+        .map_err(ApiError::from)
 }
 
 /// Code verification from raw fields, shared by the canonical route (with the
@@ -285,6 +286,7 @@ pub(super) async fn verify_otp(
             request_id(req),
         )
         .await
+        .map_err(ApiError::from)
 }
 
 /// Password login from raw fields, shared by the canonical and the legacy route.
@@ -304,6 +306,7 @@ pub(super) async fn login(
         .auth
         .login(&state.db, &mut redis, email, password, ip)
         .await
+        .map_err(ApiError::from)
 }
 
 #[OpenApi(prefix_path = "/api/auth", tag = "ApiTags::Auth")]
