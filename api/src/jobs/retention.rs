@@ -87,7 +87,7 @@ impl Job {
             // An expired key is dead: a request with it claims it afresh (and deletes
             // it itself first, `orders::idempotency::claim`).
             Job::IdempotencyKeys => ("t.expires_at < now()", Vec::new()),
-            // Reuse detection (`auth::service::Auth::refresh`): a rotated token
+            // Reuse detection (`Auth::refresh`, `auth/sessions.rs`): a rotated token
             // (`used_at`) presented again revokes its whole family, even once the token
             // itself has expired (the reuse check comes before the expiry check). Its
             // own `expires_at` says nothing about the family: its successor, issued at
