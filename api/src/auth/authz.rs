@@ -2,7 +2,7 @@
 //!
 //! Invariant: a change (role, password) bumps the user's token version in PostgreSQL
 //! first, then publishes `ver|role` to Redis (`authz:{user}`), never replacing a newer
-//! version; instances trust a published value for at most [`AUTHZ_CACHE_SECS`].
+//! version; instances trust a published value for at most `AUTHZ_CACHE_SECS`.
 
 use redis::aio::ConnectionManager;
 use sea_orm::{DatabaseConnection, TransactionTrait};

@@ -47,8 +47,7 @@ pub struct Registration {
     pub password: NewPassword,
 }
 
-/// Tokens handed to a client.
-#[derive(Debug)]
+/// Tokens handed to a client (its `Debug` hides both tokens).
 pub struct IssuedTokens {
     /// JWT access token.
     pub access_token: String,
@@ -58,6 +57,17 @@ pub struct IssuedTokens {
     pub expires_in: u64,
     /// The user.
     pub user: User,
+}
+
+impl std::fmt::Debug for IssuedTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedTokens")
+            .field("access_token", &"<redacted>")
+            .field("refresh_token", &"<redacted>")
+            .field("expires_in", &self.expires_in)
+            .field("user", &self.user)
+            .finish()
+    }
 }
 
 /// What a registration answers: the attempt's token for the client to prove it with.

@@ -1,6 +1,6 @@
 //! The bodies of `/api/auth/*`: what clients send and what they get back.
 //!
-//! Invariant: a request holding a password, a code or a token never prints it
+//! Invariant: a body holding a password, a code or a token never prints it
 //! through `Debug` (a log line of a request must not leak a credential); each
 //! such type lists every field as shown or hidden, so a new field cannot slip by.
 
@@ -129,7 +129,7 @@ impl From<&users::User> for UserView {
 }
 
 /// Tokens of a session.
-#[derive(Debug, Object)]
+#[derive(Object)]
 pub struct TokenResponse {
     /// JWT for `Authorization: Bearer`.
     pub access_token: String,
@@ -247,6 +247,10 @@ redacted_debug!(RefreshRequest {
     shown: [],
     hidden: [refresh_token]
 });
+redacted_debug!(TokenResponse {
+    shown: [token_type, expires_in, user],
+    hidden: [access_token, refresh_token]
+});
 
 #[cfg(test)]
 mod tests {
@@ -275,5 +279,27 @@ mod tests {
             !text.contains("0123abcd") && !text.contains("123456"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_token_response_never_prints_its_tokens() {
+        let tokens = TokenResponse {
+            access_token: "eyJhbGciOi.secret".into(),
+            refresh_token: "cafebabe".into(),
+            token_type: "Bearer".into(),
+            expires_in: 900,
+            user: UserView {
+                id: Uuid::nil(),
+                email: "a@x.io".into(),
+                name: "A".into(),
+                role: "customer".into(),
+            },
+        };
+        let text = format!("{tokens:?}");
+        assert!(
+            !text.contains("secret") && !text.contains("cafebabe"),
+            "{text}"
+        );
+        assert!(text.contains("a@x.io") && text.contains("900"), "{text}");
     }
 }
