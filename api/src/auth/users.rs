@@ -13,8 +13,8 @@ use uuid::Uuid;
 
 use crate::entities::{refresh_tokens, users};
 
-/// A user row.
-#[derive(Debug, Clone, FromQueryResult)]
+/// A user row (its `Debug` hides the password hash).
+#[derive(Clone, FromQueryResult)]
 pub struct User {
     /// Id.
     pub id: Uuid,
@@ -33,6 +33,21 @@ pub struct User {
     /// Bumped whenever the password or role changes; access tokens of an older
     /// version are refused.
     pub token_version: i32,
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .field("password_hash", &"<redacted>")
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .field("is_verified", &self.is_verified)
+            .field("created_at", &self.created_at)
+            .field("token_version", &self.token_version)
+            .finish()
+    }
 }
 
 impl From<users::Model> for User {
@@ -294,6 +309,25 @@ pub async fn revoke_family(db: &impl ConnectionTrait, family_id: Uuid) -> Result
 mod tests {
     use super::*;
     use sea_orm::QueryTrait;
+
+    #[test]
+    fn a_user_never_prints_its_password_hash() {
+        let user = User {
+            id: Uuid::nil(),
+            email: "a@x.io".into(),
+            password_hash: "$2b$12$secrethash".into(),
+            name: "A".into(),
+            role: "customer".into(),
+            is_verified: true,
+            created_at: Utc::now(),
+            token_version: 0,
+        };
+        let text = format!("{user:?}");
+        assert!(
+            !text.contains("secrethash") && text.contains("a@x.io"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn entity_lookups_read_every_migrated_column() {

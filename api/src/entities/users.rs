@@ -7,8 +7,8 @@
 
 use sea_orm::entity::prelude::*;
 
-/// A row of `users`.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+/// A row of `users` (its `Debug` hides the password hash).
+#[derive(Clone, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "users")]
 pub struct Model {
     /// `UUID PRIMARY KEY` (UUIDv7, made by the API).
@@ -36,6 +36,22 @@ pub struct Model {
     /// `INTEGER NOT NULL DEFAULT 0`, bumped by every password or role change.
     #[sea_orm(default_value = 0)]
     pub token_version: i32,
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .field("password_hash", &"<redacted>")
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .field("is_verified", &self.is_verified)
+            .field("created_at", &self.created_at)
+            .field("updated_at", &self.updated_at)
+            .field("token_version", &self.token_version)
+            .finish()
+    }
 }
 
 /// What `users` is referenced by.
