@@ -6,9 +6,11 @@
 //!
 //! The use cases (methods of [`service::Auth`]): `registration`, `verification`,
 //! `login`, `credentials` (password reset and change), `sessions` (rotation, logout,
-//! revocation) and `authz` (roles and token versions). They fail with
-//! [`error::AuthError`], whose one mapping to HTTP is in `error.rs`. Every Redis key
-//! is formatted in `keys.rs`.
+//! revocation) and `authz` (roles and token versions), over `codes` (what every
+//! e-mailed code shares), `attempts` and `otp` (codes in Redis), `throttle` (the
+//! limits) and `users` (PostgreSQL). They fail with [`error::AuthError`], whose one
+//! mapping to HTTP is in `error.rs`; `extract` and `client_ip` are the HTTP side.
+//! Every Redis key is formatted in `keys.rs`.
 
 pub mod attempts;
 pub mod authz;

@@ -4,7 +4,8 @@
 //! `verification`, `login`, `credentials` (password reset and change), `sessions`
 //! (issuing, rotation, logout, revocation) and `authz` (roles and the token version
 //! every instance checks). Each owns its transaction and returns a domain outcome or
-//! an [`AuthError`](super::error::AuthError); only `error.rs` knows HTTP.
+//! an [`AuthError`](super::error::AuthError): none of them knows HTTP, whose one
+//! mapping is in `error.rs` (`extract.rs` and `client_ip.rs` are the HTTP side).
 //!
 //! Limits (all in Redis, shared by every instance, each decided in one Lua script,
 //! see `throttle.rs`): logins per account+address, per address and, past the same
