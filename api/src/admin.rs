@@ -9,11 +9,15 @@
 //! whoever held the old one.
 
 use anyhow::Context;
-use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Statement, TransactionTrait,
+};
 
 use crate::{
-    auth::{service::publish_authz, throttle, users},
-    configuration, password,
+    auth::{self, authz::publish_authz, throttle},
+    configuration,
+    entities::users,
+    password,
     telemetry::mask_email,
 };
 
@@ -38,27 +42,24 @@ pub async fn ensure_admin_from_env(
     let hasher = password::Hasher::new(cost, 1);
     // Unchanged (the stack runs this on every start): nothing to rotate, and the
     // admin's live sessions stay.
-    let current = db
-        .query_one_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT password_hash FROM users WHERE email = $1 AND role = 'admin' AND is_verified",
-            [email.clone().into()],
-        ))
+    let current = users::Entity::find()
+        .filter(users::Column::Email.eq(email.as_str()))
+        .filter(users::Column::Role.eq("admin"))
+        .filter(users::Column::IsVerified.eq(true))
+        .one(db)
         .await
         .context("reading the admin account")?;
-    if let Some(row) = current {
-        let stored: String = row.try_get_by_index(0)?;
-        if hasher
-            .verify(password.clone(), stored)
+    if let Some(row) = current
+        && hasher
+            .verify(password.clone(), row.password_hash)
             .await
             .unwrap_or(false)
-        {
-            throttle::forget_account_failures(redis, &email)
-                .await
-                .context("clearing the admin account's failed logins in Redis")?;
-            tracing::info!(email = %mask_email(&email), "admin account ready (unchanged)");
-            return Ok(());
-        }
+    {
+        throttle::forget_account_failures(redis, &email)
+            .await
+            .context("clearing the admin account's failed logins in Redis")?;
+        tracing::info!(email = %mask_email(&email), "admin account ready (unchanged)");
+        return Ok(());
     }
     let hash = hasher.hash(password).await?;
     let txn = db
@@ -82,7 +83,7 @@ pub async fn ensure_admin_from_env(
         .context("the admin account was not written")?;
     let id: uuid::Uuid = row.try_get_by_index(0)?;
     let version: i32 = row.try_get_by_index(1)?;
-    users::revoke_all_refresh(&txn, id)
+    auth::users::revoke_all_refresh(&txn, id)
         .await
         .context("revoking the admin account's sessions")?;
     txn.commit().await.context("committing the admin account")?;

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod catalogue;
 pub mod configuration;
 pub mod domain;
+pub mod entities;
 pub mod envelope;
 pub mod error;
 pub mod jobs;

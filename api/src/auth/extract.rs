@@ -41,13 +41,19 @@ async fn check_user(req: &Request, bearer: Bearer) -> poem::Result<Claims> {
         unauthorized("the access token is invalid or expired")
     })?;
     let mut redis = state.redis.clone();
-    if state.auth.session_revoked(&mut redis, claims.sid).await? {
+    if state
+        .auth
+        .session_revoked(&mut redis, claims.sid)
+        .await
+        .map_err(ApiError::from)?
+    {
         return Err(unauthorized("the session was logged out"));
     }
     let Some(authz) = state
         .auth
         .current_authz(&state.db, &mut redis, claims.sub)
-        .await?
+        .await
+        .map_err(ApiError::from)?
     else {
         return Err(unauthorized("the account no longer exists"));
     };

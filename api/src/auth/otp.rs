@@ -3,7 +3,7 @@
 //! Key `otp:{scope}:{email}` is a hash `{mac, tries}` with the OTP's TTL; the scope
 //! (`reset` for password resets) is part of the MAC, so a code of one purpose never
 //! passes for another. Registration codes are bound to their attempt instead
-//! (`registration.rs`) and use [`mac`] and [`generate_code`] from here. A verification
+//! (`attempts.rs`) and use [`mac`] and [`generate_code`] from here. A verification
 //! atomically counts the try (Lua) before comparing; the comparison is constant-time
 //! (`Mac::verify_slice`); a match deletes the key only if it still holds the same code
 //! (single use, even with two instances racing); the last allowed wrong try deletes it
@@ -13,6 +13,8 @@ use hmac::{Hmac, Mac};
 use rand::{Rng, TryRngCore};
 use redis::{Script, aio::ConnectionManager};
 use sha2::Sha256;
+
+use super::keys;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -47,10 +49,6 @@ pub(crate) fn mac(secret: &str, email: &str, code: &str) -> HmacSha256 {
     mac
 }
 
-fn key(scope: &str, email: &str) -> String {
-    format!("otp:{scope}:{email}")
-}
-
 /// Stores a new `scope` code for `email`, replacing any live one.
 pub async fn store(
     redis: &mut ConnectionManager,
@@ -62,7 +60,7 @@ pub async fn store(
 ) -> redis::RedisResult<()> {
     let scoped = format!("{scope}:{email}");
     let digest = hex::encode(mac(secret, &scoped, code).finalize().into_bytes());
-    let key = key(scope, email);
+    let key = keys::otp(scope, email);
     redis::pipe()
         .atomic()
         .del(&key)
@@ -97,7 +95,7 @@ pub async fn verify(
     max_attempts: u32,
 ) -> redis::RedisResult<OtpCheck> {
     let scoped = format!("{scope}:{email}");
-    let key = key(scope, email);
+    let key = keys::otp(scope, email);
     let stored: Option<(String, u32)> = Script::new(TRY_SCRIPT)
         .key(&key)
         .invoke_async(redis)

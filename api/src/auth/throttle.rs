@@ -17,6 +17,8 @@ use std::{
 
 use redis::{Script, aio::ConnectionManager};
 
+use super::keys;
+
 /// Adds one hit and returns `(count, seconds left in the window)`.
 const HIT_SCRIPT: &str = r"
 local n = redis.call('INCR', KEYS[1])
@@ -174,11 +176,11 @@ impl LoginKeys {
     /// The keys for `email` from `bucket` (see [`ip_bucket`]).
     pub fn new(email: &str, bucket: &str) -> Self {
         Self {
-            pair: format!("login:fail:pair:{email}:{bucket}"),
-            ip: format!("login:fail:ip:{bucket}"),
-            account: format!("login:fail:acct:{email}"),
-            next: format!("login:next:{email}"),
-            known: format!("login:known:{email}:{bucket}"),
+            pair: keys::login_fail_pair(email, bucket),
+            ip: keys::login_fail_ip(bucket),
+            account: keys::login_fail_account(email),
+            next: keys::login_next(email),
+            known: keys::login_known(email, bucket),
         }
     }
 }
@@ -306,8 +308,8 @@ pub async fn forget_account_failures(
         })
         .collect();
     for pattern in [
-        format!("login:fail:pair:{escaped}:*"),
-        format!("login:known:{escaped}:*"),
+        keys::login_fail_pair_pattern(&escaped),
+        keys::login_known_pattern(&escaped),
     ] {
         let mut cursor: u64 = 0;
         loop {
@@ -329,8 +331,8 @@ pub async fn forget_account_failures(
         }
     }
     let _: () = redis::cmd("DEL")
-        .arg(format!("login:fail:acct:{email}"))
-        .arg(format!("login:next:{email}"))
+        .arg(keys::login_fail_account(email))
+        .arg(keys::login_next(email))
         .query_async(redis)
         .await?;
     Ok(())

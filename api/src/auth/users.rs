@@ -1,11 +1,20 @@
 //! Users and refresh tokens in PostgreSQL.
+//!
+//! Plain lookups and inserts go through the entities (`crate::entities`); the
+//! conditional updates, the upsert of a pending account and the locking read of a
+//! refresh token stay SQL, where each condition is visible in one statement.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, FromQueryResult, Statement};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult,
+    QueryFilter, Statement,
+};
 use uuid::Uuid;
 
-/// A user row.
-#[derive(Debug, Clone, FromQueryResult)]
+use crate::entities::{refresh_tokens, users};
+
+/// A user row (its `Debug` hides the password hash).
+#[derive(Clone, FromQueryResult)]
 pub struct User {
     /// Id.
     pub id: Uuid,
@@ -26,6 +35,36 @@ pub struct User {
     pub token_version: i32,
 }
 
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .field("password_hash", &"<redacted>")
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .field("is_verified", &self.is_verified)
+            .field("created_at", &self.created_at)
+            .field("token_version", &self.token_version)
+            .finish()
+    }
+}
+
+impl From<users::Model> for User {
+    fn from(row: users::Model) -> Self {
+        Self {
+            id: row.id,
+            email: row.email,
+            password_hash: row.password_hash,
+            name: row.name,
+            role: row.role,
+            is_verified: row.is_verified,
+            created_at: row.created_at,
+            token_version: row.token_version,
+        }
+    }
+}
+
 const USER_COLUMNS: &str =
     "id, email, password_hash, name, role, is_verified, created_at, token_version";
 
@@ -35,22 +74,17 @@ fn stmt(sql: &str, values: Vec<sea_orm::Value>) -> Statement {
 
 /// The user with this e-mail.
 pub async fn by_email(db: &impl ConnectionTrait, email: &str) -> Result<Option<User>, DbErr> {
-    User::find_by_statement(stmt(
-        &format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1"),
-        vec![email.into()],
-    ))
-    .one(db)
-    .await
+    let row = users::Entity::find()
+        .filter(users::Column::Email.eq(email))
+        .one(db)
+        .await?;
+    Ok(row.map(User::from))
 }
 
 /// The user with this id.
 pub async fn by_id(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<User>, DbErr> {
-    User::find_by_statement(stmt(
-        &format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"),
-        vec![id.into()],
-    ))
-    .one(db)
-    .await
+    let row = users::Entity::find_by_id(id).one(db).await?;
+    Ok(row.map(User::from))
 }
 
 /// The pending (unverified) account of `email`, created with these credentials if
@@ -220,19 +254,17 @@ pub async fn insert_refresh(
     session_started_at: DateTime<Utc>,
     token_version: i32,
 ) -> Result<(), DbErr> {
-    db.execute_raw(stmt(
-        "INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at, session_started_at, token_version)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        vec![
-            Uuid::now_v7().into(),
-            user_id.into(),
-            family_id.into(),
-            token_hash.into(),
-            expires_at.into(),
-            session_started_at.into(),
-            token_version.into(),
-        ],
-    ))
+    refresh_tokens::Entity::insert(refresh_tokens::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        user_id: Set(user_id),
+        family_id: Set(family_id),
+        token_hash: Set(token_hash),
+        expires_at: Set(expires_at),
+        session_started_at: Set(session_started_at),
+        token_version: Set(token_version),
+        ..Default::default()
+    })
+    .exec_without_returning(db)
     .await?;
     Ok(())
 }
@@ -272,3 +304,6 @@ pub async fn revoke_family(db: &impl ConnectionTrait, family_id: Uuid) -> Result
         .await?;
     Ok(r.rows_affected())
 }
+
+#[cfg(test)]
+mod tests;

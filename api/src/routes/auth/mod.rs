@@ -1,10 +1,7 @@
 //! `/api/auth/*`: registration by e-mailed code, login, rotation, logout, me.
 
 use poem::{Request, web::Data};
-use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
-
-use crate::json_body::JsonBody;
-use uuid::Uuid;
+use poem_openapi::{OpenApi, payload::Json};
 
 use super::ApiTags;
 use crate::{
@@ -17,200 +14,19 @@ use crate::{
     domain::{Email, NewPassword, OtpCode, PersonName},
     envelope::Envelope,
     error::ApiError,
+    json_body::JsonBody,
     middleware::RequestId,
     state::SharedState,
 };
 
-/// `POST /api/auth/register`.
-#[derive(Debug, Object)]
-pub struct RegisterRequest {
-    /// E-mail address; the code is sent there.
-    pub email: String,
-    /// At least 10 characters (`PASSWORD_MIN_LENGTH`), at most 72 bytes, not only
-    /// whitespace, not one of the 10,000 most common passwords.
-    pub password: String,
-    /// Display name, 1 to 100 characters.
-    pub name: String,
-}
+mod dto;
 
-/// `POST /api/auth/verify-otp`.
-#[derive(Debug, Object)]
-pub struct VerifyOtpRequest {
-    /// The address the code was sent to.
-    pub email: String,
-    /// The `registration_token` the registration answered: the code is checked
-    /// against that registration only, and only its password is applied.
-    pub registration_token: String,
-    /// The 6-digit code.
-    pub otp: String,
-}
-
-/// `POST /api/auth/resend-otp`.
-#[derive(Debug, Object)]
-pub struct ResendOtpRequest {
-    /// The address of the pending account.
-    pub email: String,
-    /// The `registration_token` of the registration to send a new code for.
-    pub registration_token: String,
-}
-
-/// `POST /api/auth/password/forgot`.
-#[derive(Debug, Object)]
-pub struct ForgotPasswordRequest {
-    /// The account's address; a reset code is mailed there if it has one.
-    pub email: String,
-}
-
-/// `POST /api/auth/password/reset`.
-#[derive(Debug, Object)]
-pub struct ResetPasswordRequest {
-    /// The account's address.
-    pub email: String,
-    /// The 6-digit reset code from the e-mail.
-    pub otp: String,
-    /// The new password (the same rules as at registration).
-    pub new_password: String,
-}
-
-/// `POST /api/auth/password/change`.
-#[derive(Debug, Object)]
-pub struct ChangePasswordRequest {
-    /// The password in use now.
-    pub current_password: String,
-    /// The new password (the same rules as at registration).
-    pub new_password: String,
-}
-
-/// `POST /api/auth/login`.
-#[derive(Debug, Object)]
-pub struct LoginRequest {
-    /// E-mail address.
-    pub email: String,
-    /// Password.
-    pub password: String,
-}
-
-/// `POST /api/auth/refresh`.
-#[derive(Debug, Object)]
-pub struct RefreshRequest {
-    /// The refresh token from the last login or refresh.
-    pub refresh_token: String,
-}
-
-/// A user as clients see it.
-#[derive(Debug, Object)]
-pub struct UserView {
-    /// Id.
-    pub id: Uuid,
-    /// E-mail address.
-    pub email: String,
-    /// Display name.
-    pub name: String,
-    /// `customer` or `admin`.
-    pub role: String,
-}
-
-impl From<&users::User> for UserView {
-    fn from(u: &users::User) -> Self {
-        Self {
-            id: u.id,
-            email: u.email.clone(),
-            name: u.name.clone(),
-            role: u.role.clone(),
-        }
-    }
-}
-
-/// Tokens of a session.
-#[derive(Debug, Object)]
-pub struct TokenResponse {
-    /// JWT for `Authorization: Bearer`.
-    pub access_token: String,
-    /// Opaque token for `/api/auth/refresh`; single use.
-    pub refresh_token: String,
-    /// Always `Bearer`.
-    pub token_type: String,
-    /// Seconds until the access token expires.
-    pub expires_in: u64,
-    /// The signed-in user.
-    pub user: UserView,
-}
-
-impl From<IssuedTokens> for TokenResponse {
-    fn from(t: IssuedTokens) -> Self {
-        Self {
-            user: UserView::from(&t.user),
-            access_token: t.access_token,
-            refresh_token: t.refresh_token,
-            token_type: "Bearer".into(),
-            expires_in: t.expires_in,
-        }
-    }
-}
-
-/// The code is on its way (the same answer whether or not the address is taken).
-#[derive(Debug, Object)]
-pub struct CodeSent {
-    /// The address, normalized.
-    pub email: String,
-    /// Always `pending_verification`.
-    pub status: String,
-    /// Seconds the code stays valid.
-    pub otp_expires_in_seconds: u64,
-}
-
-/// A registration was taken (the same answer whether or not the address is taken).
-#[derive(Debug, Object)]
-pub struct RegistrationStarted {
-    /// The address, normalized.
-    pub email: String,
-    /// Always `pending_verification`.
-    pub status: String,
-    /// Seconds the code stays valid.
-    pub otp_expires_in_seconds: u64,
-    /// Proof of this registration: send it with the code to `verify-otp` (and to
-    /// `resend-otp`). Keep it in the client that registered.
-    pub registration_token: String,
-}
-
-/// 202 for registration.
-#[derive(ApiResponse)]
-pub enum RegisterAccepted {
-    /// A code bound to this registration is on its way if the address can be registered.
-    #[oai(status = 202)]
-    Accepted(Json<Envelope<RegistrationStarted>>),
-}
-
-/// 202 for code requests.
-#[derive(ApiResponse)]
-pub enum Accepted {
-    /// A code is on its way if the address has a pending account.
-    #[oai(status = 202)]
-    Accepted(Json<Envelope<CodeSent>>),
-}
-
-/// What a password reset answers.
-#[derive(Debug, Object)]
-pub struct PasswordReset {
-    /// Always `password_reset`.
-    pub status: String,
-}
-
-/// 202 for a reset request.
-#[derive(ApiResponse)]
-pub enum ResetRequested {
-    /// A reset code is on its way if the address has an account.
-    #[oai(status = 202)]
-    Accepted(Json<Envelope<PasswordReset>>),
-}
-
-/// 204 for logout.
-#[derive(ApiResponse)]
-pub enum LoggedOut {
-    /// The session is revoked on every instance.
-    #[oai(status = 204)]
-    NoContent,
-}
+pub use dto::{
+    Accepted, ChangePasswordRequest, CodeSent, ForgotPasswordRequest, LoggedOut, LoginRequest,
+    PasswordReset, RefreshRequest, RegisterAccepted, RegisterRequest, RegistrationStarted,
+    ResendOtpRequest, ResetPasswordRequest, ResetRequested, TokenResponse, UserView,
+    VerifyOtpRequest,
+};
 
 /// The auth endpoints.
 pub struct AuthApi;
@@ -258,6 +74,7 @@ pub(super) async fn register(
             request_id(req),
         )
         .await
+        .map_err(ApiError::from)
 }
 
 /// Code verification from raw fields, shared by the canonical route (with the
@@ -285,6 +102,7 @@ pub(super) async fn verify_otp(
             request_id(req),
         )
         .await
+        .map_err(ApiError::from)
 }
 
 /// Password login from raw fields, shared by the canonical and the legacy route.
@@ -304,6 +122,7 @@ pub(super) async fn login(
         .auth
         .login(&state.db, &mut redis, email, password, ip)
         .await
+        .map_err(ApiError::from)
 }
 
 #[OpenApi(prefix_path = "/api/auth", tag = "ApiTags::Auth")]
