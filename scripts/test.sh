@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Every test of the shop, against the real stack: brings the stack up (idempotent),
-# checks formatting and lints, runs the Rust unit, integration and end-to-end tests,
-# fuzzes every operation of the OpenAPI document with schemathesis, validates the
-# Kubernetes manifests, and runs the docker-compose operator journey on stand-in
-# images (scripts/compose-test.sh).
+# Every test of the shop, tier by tier: formatting and lints; the unit and in-process
+# tests (`cargo test`: PostgreSQL and Redis only, each test with its own database and
+# Redis index); then, against the real stack (brought up here, idempotent), the
+# end-to-end tests (`cargo test -p e2e`: nginx, four instances, tansu, MailDev, the
+# consumers), a schemathesis fuzz of every operation of the OpenAPI document, the
+# Kubernetes manifests, and the docker-compose operator journey on stand-in images
+# (scripts/compose-test.sh).
 # Exits non-zero on any failure. In CI (CI=true) the stack is stopped at the end.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 load_env
@@ -12,6 +14,27 @@ cd "$REPO"
 if [ "${CI:-}" = "true" ]; then
     trap '"$REPO/scripts/stack.sh" down >/dev/null 2>&1 || true' EXIT
 fi
+
+log "cargo fmt --check"
+cargo fmt --all --check
+
+log "cargo clippy"
+cargo clippy --release --workspace --all-targets --quiet -- -D warnings
+
+# Counts the passed and failed tests of a cargo test log.
+count_tests() {
+    passed=$((passed + $(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed' "$1" | awk '{s+=$4} END {print s+0}')))
+    failed=$((failed + $(grep -Eo '[0-9]+ failed;' "$1" | awk '{s+=$1} END {print s+0}')))
+}
+passed=0
+failed=0
+
+mkdir -p "$RUNTIME"
+log "cargo test: unit and in-process tiers (PostgreSQL and Redis only)"
+cargo test --release --no-fail-fast 2>&1 | tee "$RUNTIME/cargo-test-in-process.log"
+in_process_status="${PIPESTATUS[0]}"
+count_tests "$RUNTIME/cargo-test-in-process.log"
+[ "$in_process_status" -eq 0 ] || { echo "tests: $passed passed, $failed failed"; exit 1; }
 
 # SHOP_FRESH_DATA (set by .ci/run) empties the data for the first `up` only: tests
 # run `stack.sh up` again to bring stopped parts back, and must find their data.
@@ -25,18 +48,11 @@ export SHOP_INSTANCE_PORTS="${ports%,}"
 export MAILDEV_URL="http://127.0.0.1:$MAILDEV_WEB_PORT"
 export SHOP_LOG_DIR="$LOGS"
 
-log "cargo fmt --check"
-cargo fmt --all --check
-
-log "cargo clippy"
-cargo clippy --release --workspace --all-targets --quiet -- -D warnings
-
-log "cargo test (unit, integration, end-to-end)"
+log "cargo test -p e2e: end-to-end tier against the stack"
 rm -f "$LOGS/operations-summary.log"
-cargo test --release --workspace --no-fail-fast 2>&1 | tee "$RUNTIME/cargo-test.log"
+cargo test --release -p e2e --no-fail-fast 2>&1 | tee "$RUNTIME/cargo-test.log"
 cargo_status="${PIPESTATUS[0]}"
-passed=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed' "$RUNTIME/cargo-test.log" | awk '{s+=$4} END {print s+0}')
-failed=$(grep -Eo '[0-9]+ failed;' "$RUNTIME/cargo-test.log" | awk '{s+=$1} END {print s+0}')
+count_tests "$RUNTIME/cargo-test.log"
 if [ -s "$LOGS/operations-summary.log" ]; then
     log "operations (scale, rolling restart, admin stats)"
     cat "$LOGS/operations-summary.log"
