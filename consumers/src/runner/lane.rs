@@ -9,7 +9,6 @@ use std::{
     },
 };
 
-use futures_util::StreamExt;
 use rdkafka::{
     Message, TopicPartitionList,
     consumer::{Consumer, StreamConsumer},
@@ -17,9 +16,8 @@ use rdkafka::{
 };
 use shop_common::events::{EventEnvelope, parse_envelope};
 use tokio::sync::{Notify, mpsc, watch};
-use tracing::Instrument;
 
-use super::{GroupContext, HandleError, Handler, Runner, RunnerStatus};
+use super::{GroupContext, Handler, Runner, RunnerStatus};
 use crate::processed::{self, ClaimState};
 
 /// Messages a lane takes from its queue at once.
@@ -200,8 +198,42 @@ impl<H: Handler> Runner<H> {
         lane: &LaneState,
         shutdown: &mut watch::Receiver<bool>,
     ) -> bool {
-        let name = self.config.name.as_str();
-        let mut events: Vec<(&OwnedMessage, EventEnvelope)> = Vec::with_capacity(batch.len());
+        let Some(events) = self.decode_batch(batch, lane, shutdown).await else {
+            return false;
+        };
+        if events.is_empty() {
+            return true;
+        }
+        let ids: Vec<uuid::Uuid> = events.iter().map(|(_, e)| e.event_id).collect();
+        let Some(states) = self.settled_states(&ids, lane, shutdown).await else {
+            return false;
+        };
+        let todo = self.to_do(events, &states);
+        let unclaimed: Vec<uuid::Uuid> = todo
+            .iter()
+            .map(|(_, e)| e.event_id)
+            .filter(|id| !states.contains_key(id))
+            .collect();
+        let mut attempt = 0u32;
+        while let Err(e) = processed::claim(&self.db, &self.config.name, &unclaimed).await {
+            tracing::warn!(error = %e, "cannot claim events in processed_events; retrying");
+            if !self.backoff(attempt, lane, shutdown).await {
+                return false;
+            }
+            attempt = attempt.saturating_add(1);
+        }
+        self.make_effects(todo, lane, shutdown).await
+    }
+
+    /// The batch's events, each once; undecodable messages are dead-lettered on the
+    /// way. `None` when the lane was stopped meanwhile.
+    async fn decode_batch<'m>(
+        &self,
+        batch: &'m [OwnedMessage],
+        lane: &LaneState,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Option<Vec<(&'m OwnedMessage, EventEnvelope)>> {
+        let mut events = Vec::with_capacity(batch.len());
         let mut seen = HashSet::new();
         for message in batch {
             match parse_envelope(message.payload().unwrap_or_default()) {
@@ -216,23 +248,30 @@ impl<H: Handler> Runner<H> {
                         .dead_letter(message, None, &reason, lane, shutdown)
                         .await
                     {
-                        return false;
+                        return None;
                     }
                 }
             }
         }
-        if events.is_empty() {
-            return true;
-        }
-        let ids: Vec<uuid::Uuid> = events.iter().map(|(_, e)| e.event_id).collect();
-        // A database outage must not turn into a second effect: wait for it. So must
-        // a claim another lane may still be working on (its partition just moved):
-        // wait until it is done or its lease has run out.
+        Some(events)
+    }
+
+    /// The recorded states of `ids` once none is in flight elsewhere. A database
+    /// outage must not turn into a second effect: wait for it. So must a claim
+    /// another lane may still be working on (its partition just moved): wait until
+    /// it is done or its lease has run out. `None` when the lane was stopped.
+    async fn settled_states(
+        &self,
+        ids: &[uuid::Uuid],
+        lane: &LaneState,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Option<HashMap<uuid::Uuid, ClaimState>> {
+        let name = self.config.name.as_str();
         let mut attempt = 0u32;
-        let states = loop {
-            let wait = match processed::states(&self.db, name, &ids).await {
+        loop {
+            let wait = match processed::states(&self.db, name, ids).await {
                 Ok(states) if !states.values().any(|s| *s == ClaimState::InFlight) => {
-                    break states;
+                    return Some(states);
                 }
                 Ok(_) => {
                     tracing::info!(
@@ -248,9 +287,18 @@ impl<H: Handler> Runner<H> {
                 }
             };
             if !Self::wait(wait, lane, shutdown).await {
-                return false;
+                return None;
             }
-        };
+        }
+    }
+
+    /// The events whose effect is still to be made: done ones are skipped (counted as
+    /// duplicates), ones claimed by a consumer that stopped mid-effect are made again.
+    fn to_do<'m>(
+        &self,
+        events: Vec<(&'m OwnedMessage, EventEnvelope)>,
+        states: &HashMap<uuid::Uuid, ClaimState>,
+    ) -> Vec<(&'m OwnedMessage, EventEnvelope)> {
         let mut todo = Vec::with_capacity(events.len());
         for (message, event) in events {
             match states.get(&event.event_id) {
@@ -267,109 +315,6 @@ impl<H: Handler> Runner<H> {
                 None => todo.push((message, event)),
             }
         }
-        let unclaimed: Vec<uuid::Uuid> = todo
-            .iter()
-            .map(|(_, e)| e.event_id)
-            .filter(|id| !states.contains_key(id))
-            .collect();
-        let mut attempt = 0u32;
-        while let Err(e) = processed::claim(&self.db, name, &unclaimed).await {
-            tracing::warn!(error = %e, "cannot claim events in processed_events; retrying");
-            if !self.backoff(attempt, lane, shutdown).await {
-                return false;
-            }
-            attempt = attempt.saturating_add(1);
-        }
-        let mut groups: Vec<Vec<(&OwnedMessage, EventEnvelope)>> = Vec::new();
-        let mut by_key: HashMap<Option<&[u8]>, usize> = HashMap::new();
-        for (message, event) in todo {
-            let group = *by_key.entry(message.key()).or_insert_with(|| {
-                groups.push(Vec::new());
-                groups.len() - 1
-            });
-            groups[group].push((message, event));
-        }
-        // Boxed, and built in a loop rather than by a closure: the lane's task must be
-        // `Send` for every lifetime, which a closure over borrowed messages defeats.
-        let mut effects: Vec<futures_util::future::BoxFuture<'_, bool>> =
-            Vec::with_capacity(groups.len());
-        for group in groups {
-            let mut shutdown = shutdown.clone();
-            effects.push(Box::pin(async move {
-                for (message, event) in group {
-                    if !self.make_effect(message, &event, lane, &mut shutdown).await {
-                        return false;
-                    }
-                }
-                true
-            }));
-        }
-        let results: Vec<bool> = futures_util::stream::iter(effects)
-            .buffer_unordered(self.config.concurrency.max(1))
-            .collect()
-            .await;
-        results.into_iter().all(|ok| ok)
-    }
-
-    /// Makes one claimed event's effect, retrying transient failures, and records it
-    /// done at once; dead-letters it when it cannot be made.
-    async fn make_effect(
-        &self,
-        message: &OwnedMessage,
-        event: &EventEnvelope,
-        lane: &LaneState,
-        shutdown: &mut watch::Receiver<bool>,
-    ) -> bool {
-        let name = self.config.name.as_str();
-        let span = tracing::info_span!("event", consumer = name, event_id = %event.event_id,
-            event_type = %event.event_type, request_id = event.request_id.as_deref().unwrap_or(""));
-        let mut attempt = 0u32;
-        loop {
-            attempt += 1;
-            if attempt > 1 {
-                // Keeps other lanes off the event while this one still works on it.
-                if let Err(e) = processed::renew(&self.db, name, event.event_id).await {
-                    tracing::warn!(error = %e, event_id = %event.event_id, "cannot renew a claim");
-                }
-            }
-            let reason = match self.handler.handle(event).instrument(span.clone()).await {
-                Ok(()) => break,
-                Err(HandleError::Permanent(e)) => format!("{e:#}"),
-                Err(HandleError::Transient(e)) if attempt >= self.config.max_attempts => {
-                    tracing::error!(event_id = %event.event_id, attempt, error = %format!("{e:#}"), "giving up");
-                    format!("after {attempt} attempts: {e:#}")
-                }
-                Err(HandleError::Transient(e)) => {
-                    self.status.retries.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(event_id = %event.event_id, attempt, error = %format!("{e:#}"), "handler failed; retrying");
-                    if !self.backoff(attempt - 1, lane, shutdown).await {
-                        return false;
-                    }
-                    continue;
-                }
-            };
-            if !self
-                .dead_letter(message, Some(event.event_id), &reason, lane, shutdown)
-                .await
-            {
-                return false;
-            }
-            // Not made: a replay must find it unclaimed, not in the crash window.
-            if let Err(e) = processed::release(&self.db, name, event.event_id).await {
-                tracing::warn!(error = %e, event_id = %event.event_id, "cannot release the claim of a dead-lettered event");
-            }
-            return true;
-        }
-        let mut attempt = 0u32;
-        while let Err(e) = processed::mark_done(&self.db, name, event.event_id).await {
-            tracing::warn!(error = %e, "cannot record the processed event; retrying");
-            if !self.backoff(attempt, lane, shutdown).await {
-                return false;
-            }
-            attempt = attempt.saturating_add(1);
-        }
-        self.status.handled.fetch_add(1, Ordering::Relaxed);
-        tracing::debug!(event_id = %event.event_id, event_type = %event.event_type, "event handled");
-        true
+        todo
     }
 }

@@ -30,6 +30,7 @@
 //!   keeps trying and never moves past the message.
 
 mod dead_letter;
+mod effect;
 mod lag;
 mod lane;
 

@@ -231,31 +231,8 @@ pub fn order_confirmation(shop: &MailSettings, order: &OrderPlaced) -> Email {
          {heading}\nReference: {}\nPlaced: {placed}\n\n",
         order.order_id
     );
-    let mut rows = String::new();
-    for item in &order.items {
-        let unit = money(item.unit_price_cents, &order.currency);
-        let line = money(
-            item.unit_price_cents * i64::from(item.quantity),
-            &order.currency,
-        );
-        text.push_str(&format!(
-            "  {} x {}, {unit} each: {line}\n",
-            item.quantity,
-            one_line(&item.name)
-        ));
-        rows.push_str(&format!(
-            "<tr>\
-             <td style=\"padding:8px 0;border-bottom:1px solid #e4e4e7;\">{}</td>\
-             <td align=\"right\" style=\"padding:8px 0 8px 12px;border-bottom:1px solid #e4e4e7;\">{}</td>\
-             <td align=\"right\" style=\"padding:8px 0 8px 12px;border-bottom:1px solid #e4e4e7;white-space:nowrap;\">{}</td>\
-             <td align=\"right\" style=\"padding:8px 0 8px 12px;border-bottom:1px solid #e4e4e7;white-space:nowrap;\">{}</td>\
-             </tr>\n",
-            escape_html(&one_line(&item.name)),
-            item.quantity,
-            escape_html(&unit),
-            escape_html(&line),
-        ));
-    }
+    let (lines, rows) = order_lines(order);
+    text.push_str(&lines);
     text.push_str(&format!(
         "\nTotal: {total}\n\nSee your order: {url}\n\n{}",
         signature(shop)
@@ -293,6 +270,37 @@ pub fn order_confirmation(shop: &MailSettings, order: &OrderPlaced) -> Email {
         subject,
         text,
     }
+}
+
+/// The items of `order`: as text lines, and as HTML table rows.
+fn order_lines(order: &OrderPlaced) -> (String, String) {
+    let mut text = String::new();
+    let mut rows = String::new();
+    for item in &order.items {
+        let unit = money(item.unit_price_cents, &order.currency);
+        let line = money(
+            item.unit_price_cents * i64::from(item.quantity),
+            &order.currency,
+        );
+        text.push_str(&format!(
+            "  {} x {}, {unit} each: {line}\n",
+            item.quantity,
+            one_line(&item.name)
+        ));
+        rows.push_str(&format!(
+            "<tr>\
+             <td style=\"padding:8px 0;border-bottom:1px solid #e4e4e7;\">{}</td>\
+             <td align=\"right\" style=\"padding:8px 0 8px 12px;border-bottom:1px solid #e4e4e7;\">{}</td>\
+             <td align=\"right\" style=\"padding:8px 0 8px 12px;border-bottom:1px solid #e4e4e7;white-space:nowrap;\">{}</td>\
+             <td align=\"right\" style=\"padding:8px 0 8px 12px;border-bottom:1px solid #e4e4e7;white-space:nowrap;\">{}</td>\
+             </tr>\n",
+            escape_html(&one_line(&item.name)),
+            item.quantity,
+            escape_html(&unit),
+            escape_html(&line),
+        ));
+    }
+    (text, rows)
 }
 
 /// The admins' alert about the products of `order` that fell to or below their

@@ -19,11 +19,12 @@ use std::{sync::Arc, time::Duration};
 
 use prometheus::{IntCounter, IntGauge};
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, FromQueryResult, Statement, TransactionTrait,
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, FromQueryResult,
+    Statement, TransactionTrait,
 };
 use tokio::sync::watch;
 
-use super::publisher::Publisher;
+use super::publisher::{PublishError, Publisher};
 use crate::metrics::Metrics;
 
 /// Rows published per batch.
@@ -141,6 +142,19 @@ fn choose(rows: Vec<Pending>) -> Vec<Pending> {
         .collect()
 }
 
+/// Marks the rows `ids` published in `txn`.
+async fn mark_published(txn: &DatabaseTransaction, ids: &[i64]) -> Result<(), DbErr> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let ids = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    txn.execute_unprepared(&format!(
+        "UPDATE outbox SET published_at = now(), attempts = attempts + 1 WHERE id IN ({ids})"
+    ))
+    .await?;
+    Ok(())
+}
+
 /// Publishes the outbox to Kafka. Cloning gives a relay over the same pool, broker
 /// and metrics (the supervisor starts a new one after a panic).
 #[derive(Clone)]
@@ -220,31 +234,7 @@ impl Relay {
     /// Publishes one batch; returns how many rows were published.
     async fn publish_batch(&self) -> anyhow::Result<usize> {
         let txn = self.db.begin().await?;
-        let leader = txn
-            .query_one_raw(Statement::from_string(
-                DbBackend::Postgres,
-                format!("SELECT pg_try_advisory_xact_lock({RELAY_LOCK}) AS leader"),
-            ))
-            .await?
-            .and_then(|row| row.try_get::<bool>("", "leader").ok())
-            .unwrap_or(false);
-        if !leader {
-            // Another instance is publishing; it takes the pending rows in order.
-            txn.commit().await?;
-            return Ok(0);
-        }
-        let rows = Pending::find_by_statement(Statement::from_string(
-            DbBackend::Postgres,
-            format!(
-                "SELECT id, topic, message_key, payload::text AS payload, attempts,
-                        next_attempt_at <= now() AS due
-                 FROM outbox WHERE published_at IS NULL AND failed_at IS NULL
-                 ORDER BY id LIMIT {SCAN} FOR UPDATE SKIP LOCKED"
-            ),
-        ))
-        .all(&txn)
-        .await?;
-        let rows = choose(rows);
+        let rows = Self::take_batch(&txn).await?;
         if rows.is_empty() {
             txn.commit().await?;
             return Ok(0);
@@ -263,59 +253,18 @@ impl Relay {
         let mut failed = Vec::new();
         for (row, result) in rows.iter().zip(results) {
             match result {
-                Ok(_) => published.push(row.id),
+                Ok(()) => published.push(row.id),
                 Err(e) => failed.push((row, e)),
             }
         }
-        if !published.is_empty() {
-            let ids = published
-                .iter()
-                .map(i64::to_string)
-                .collect::<Vec<_>>()
-                .join(",");
-            txn.execute_unprepared(&format!(
-                "UPDATE outbox SET published_at = now(), attempts = attempts + 1 WHERE id IN ({ids})"
-            ))
-            .await?;
-        }
+        mark_published(&txn, &published).await?;
         let whole_batch_failed = published.is_empty();
         let mut parked = 0u64;
         let mut first_error = None;
         for (row, error) in &failed {
             let counts = !whole_batch_failed || error.refused;
-            let attempts = if counts {
-                row.attempts.saturating_add(1)
-            } else {
-                row.attempts
-            };
-            let park = counts && attempts >= self.max_attempts;
-            let wait = if counts {
-                row_backoff(attempts)
-            } else {
-                Duration::ZERO
-            };
-            txn.execute_raw(Statement::from_sql_and_values(
-                DbBackend::Postgres,
-                "UPDATE outbox SET attempts = $2, last_error = $3,
-                     next_attempt_at = now() + make_interval(secs => $4),
-                     failed_at = CASE WHEN $5 THEN now() END
-                 WHERE id = $1",
-                [
-                    row.id.into(),
-                    attempts.into(),
-                    error.to_string().into(),
-                    wait.as_secs_f64().into(),
-                    park.into(),
-                ],
-            ))
-            .await?;
-            if park {
+            if self.record_failure(&txn, row, error, counts).await? {
                 parked += 1;
-                tracing::error!(outbox_id = row.id, topic = %row.topic, attempts, error = %error,
-                    "outbox event parked: the broker refused it every time (api replay-dead-letters sends it again)");
-            } else if counts {
-                tracing::warn!(outbox_id = row.id, topic = %row.topic, attempts, error = %error,
-                    retry_in_ms = wait.as_millis() as u64, "the broker refused an outbox event");
             }
             if !counts {
                 first_error.get_or_insert_with(|| error.to_string());
@@ -330,6 +279,79 @@ impl Relay {
             Some(error) => Err(anyhow::anyhow!("publishing to Kafka: {error}")),
             None => Ok(published.len()),
         }
+    }
+
+    /// The rows of the next batch, locked in `txn`; none unless this relay holds the
+    /// relay lock (another instance is publishing, and takes the rows in order).
+    async fn take_batch(txn: &DatabaseTransaction) -> Result<Vec<Pending>, DbErr> {
+        let leader = txn
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                format!("SELECT pg_try_advisory_xact_lock({RELAY_LOCK}) AS leader"),
+            ))
+            .await?
+            .and_then(|row| row.try_get::<bool>("", "leader").ok())
+            .unwrap_or(false);
+        if !leader {
+            return Ok(Vec::new());
+        }
+        let rows = Pending::find_by_statement(Statement::from_string(
+            DbBackend::Postgres,
+            format!(
+                "SELECT id, topic, message_key, payload::text AS payload, attempts,
+                        next_attempt_at <= now() AS due
+                 FROM outbox WHERE published_at IS NULL AND failed_at IS NULL
+                 ORDER BY id LIMIT {SCAN} FOR UPDATE SKIP LOCKED"
+            ),
+        ))
+        .all(txn)
+        .await?;
+        Ok(choose(rows))
+    }
+
+    /// Records that `row` was not published; `counts` when the failure is the row's
+    /// own. Returns whether the row is now parked.
+    async fn record_failure(
+        &self,
+        txn: &DatabaseTransaction,
+        row: &Pending,
+        error: &PublishError,
+        counts: bool,
+    ) -> Result<bool, DbErr> {
+        let attempts = if counts {
+            row.attempts.saturating_add(1)
+        } else {
+            row.attempts
+        };
+        let park = counts && attempts >= self.max_attempts;
+        let wait = if counts {
+            row_backoff(attempts)
+        } else {
+            Duration::ZERO
+        };
+        txn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "UPDATE outbox SET attempts = $2, last_error = $3,
+                 next_attempt_at = now() + make_interval(secs => $4),
+                 failed_at = CASE WHEN $5 THEN now() END
+             WHERE id = $1",
+            [
+                row.id.into(),
+                attempts.into(),
+                error.to_string().into(),
+                wait.as_secs_f64().into(),
+                park.into(),
+            ],
+        ))
+        .await?;
+        if park {
+            tracing::error!(outbox_id = row.id, topic = %row.topic, attempts, error = %error,
+                "outbox event parked: the broker refused it every time (api replay-dead-letters sends it again)");
+        } else if counts {
+            tracing::warn!(outbox_id = row.id, topic = %row.topic, attempts, error = %error,
+                retry_in_ms = wait.as_millis() as u64, "the broker refused an outbox event");
+        }
+        Ok(park)
     }
 
     /// Whether the broker answers now; logs the changes, keeps the gauge.
@@ -371,52 +393,4 @@ impl Relay {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_from_the_idle_poll_up_to_the_cap() {
-        assert_eq!(backoff(1), Duration::from_millis(300));
-        assert_eq!(backoff(2), Duration::from_millis(600));
-        assert_eq!(backoff(6), Duration::from_millis(9_600));
-        assert_eq!(backoff(7), MAX_BACKOFF);
-        assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
-    }
-
-    #[test]
-    fn a_refused_row_waits_longer_each_time_up_to_the_cap() {
-        assert_eq!(row_backoff(1), Duration::from_secs(1));
-        assert_eq!(row_backoff(2), Duration::from_secs(2));
-        assert_eq!(row_backoff(5), Duration::from_secs(16));
-        assert_eq!(row_backoff(7), ROW_MAX_BACKOFF);
-        assert_eq!(row_backoff(i32::MAX), ROW_MAX_BACKOFF);
-    }
-
-    fn row(id: i64, key: &str, due: bool) -> Pending {
-        Pending {
-            id,
-            topic: "t".into(),
-            message_key: key.into(),
-            payload: "{}".into(),
-            attempts: 0,
-            due,
-        }
-    }
-
-    #[test]
-    fn a_batch_takes_one_row_per_key_and_none_behind_a_waiting_row() {
-        let chosen = choose(vec![
-            row(1, "a", false),
-            row(2, "a", true),
-            row(3, "b", true),
-            row(4, "b", true),
-            row(5, "c", true),
-        ]);
-        let ids: Vec<i64> = chosen.iter().map(|r| r.id).collect();
-        assert_eq!(
-            ids,
-            vec![3, 5],
-            "a waits behind its row 1; b's second row waits for the next batch"
-        );
-    }
-}
+mod tests;
