@@ -8,9 +8,11 @@
 //! constraint (`db`); routing and parsing errors are reshaped by `render`.
 
 mod db;
+mod outcomes;
 mod render;
 
 pub use db::{constraint_violation, database_unavailable};
+pub use outcomes::{Failure, Outcomes};
 pub use render::render;
 
 use poem::{
@@ -182,14 +184,25 @@ impl ApiResponse for ApiError {
         MetaResponses {
             responses: vec![
                 MetaResponse {
-                    description: "Client error, in the one error shape",
+                    description: "Any other client error, in the one error shape. Any operation \
+                        may answer `INVALID_BODY`, `INVALID_PARAMETER`, `INVALID_MULTIPART`, \
+                        `VALIDATION_ERROR` (400, the field at fault in `details`), \
+                        `BAD_REQUEST` (400), `NOT_FOUND` (404, no such route), \
+                        `METHOD_NOT_ALLOWED` (405), `FORBIDDEN` (403, a browser origin CORS \
+                        refuses), `LENGTH_REQUIRED` (411), `PAYLOAD_TOO_LARGE` (413), \
+                        `UNSUPPORTED_MEDIA_TYPE` (415), `TOO_MANY_REQUESTS` (429, the \
+                        balancer's rate limit), `ALREADY_EXISTS` or `REFERENCE_CONFLICT` (409) \
+                        and `CONSTRAINT_VIOLATION` (422, naming the database constraint), \
+                        `REQUEST_ERROR` (any other 4xx)",
                     status: None,
                     status_range: Some("4XX".to_owned()),
                     content: content(),
                     headers: vec![],
                 },
                 MetaResponse {
-                    description: "Server error or a dependency down, in the one error shape",
+                    description: "Server error (`INTERNAL_ERROR`, 500; the cause is logged, \
+                        never sent) or a dependency down (`SERVICE_UNAVAILABLE`, 503, with \
+                        `Retry-After`), in the one error shape",
                     status: None,
                     status_range: Some("5XX".to_owned()),
                     content: content(),

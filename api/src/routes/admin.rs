@@ -4,11 +4,11 @@ use poem::web::Data;
 use poem_openapi::{Enum, Object, OpenApi, param::Path, payload::Json};
 use uuid::Uuid;
 
-use super::{ApiTags, auth::UserView};
+use super::{ApiTags, auth::UserView, outcomes};
 use crate::{
     auth::extract::AdminAuth,
     envelope::Envelope,
-    error::ApiError,
+    error::{ApiError, Failure},
     json_body::JsonBody,
     shop_stats::{self, ShopStats},
     state::SharedState,
@@ -44,7 +44,7 @@ impl AdminApi {
         &self,
         state: Data<&SharedState>,
         _admin: AdminAuth,
-    ) -> Result<Json<Envelope<ShopStats>>, ApiError> {
+    ) -> Result<Json<Envelope<ShopStats>>, Failure<outcomes::AdminRead>> {
         Ok(Json(Envelope::new(
             shop_stats::load(&state.db).await?,
             "shop statistics",
@@ -65,7 +65,7 @@ impl AdminApi {
         admin: AdminAuth,
         id: Path<Uuid>,
         body: JsonBody<SetRole>,
-    ) -> Result<Json<Envelope<UserView>>, ApiError> {
+    ) -> Result<Json<Envelope<UserView>>, Failure<outcomes::SetRole>> {
         let role = match body.role {
             Role::Customer => "customer",
             Role::Admin => "admin",

@@ -15,8 +15,12 @@ use poem_openapi::{Object, OpenApi, payload::Json};
 use redis::AsyncCommands;
 use serde_json::json;
 
-use super::ApiTags;
-use crate::{envelope::Envelope, error::ApiError, state::SharedState};
+use super::{ApiTags, outcomes};
+use crate::{
+    envelope::Envelope,
+    error::{ApiError, Failure},
+    state::SharedState,
+};
 
 /// Each dependency gets this long to answer.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -71,7 +75,7 @@ impl HealthApi {
     async fn ready(
         &self,
         state: Data<&SharedState>,
-    ) -> Result<Json<Envelope<Readiness>>, ApiError> {
+    ) -> Result<Json<Envelope<Readiness>>, Failure<outcomes::Ready>> {
         let (postgres, redis, kafka) = tokio::join!(
             check_postgres(&state),
             check_redis(&state),
@@ -97,9 +101,11 @@ impl HealthApi {
             };
             tracing::warn!(?failed, draining, "readiness check failed");
             return Err(
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "NOT_READY", message).with_details(
-                    json!({ "checks": checks, "failed": failed, "draining": draining }),
-                ),
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "NOT_READY", message)
+                    .with_details(
+                        json!({ "checks": checks, "failed": failed, "draining": draining }),
+                    )
+                    .into(),
             );
         }
         Ok(Json(Envelope::new(

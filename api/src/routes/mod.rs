@@ -9,6 +9,7 @@ pub mod docs;
 pub mod health;
 pub mod legacy;
 pub mod orders;
+pub mod outcomes;
 pub mod products;
 pub mod stats;
 

@@ -285,6 +285,20 @@ impl TestApp {
             .to_owned())
     }
 
+    /// The first column of every row `sql` answers, as text.
+    pub async fn strings(&self, sql: &str) -> anyhow::Result<Vec<String>> {
+        let rows = self
+            .db
+            .query_all_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                sql,
+            ))
+            .await?;
+        rows.iter()
+            .map(|r| Ok(r.try_get_by_index::<String>(0)?))
+            .collect()
+    }
+
     /// One integer the database answers to `sql`.
     pub async fn scalar(&self, sql: &str) -> anyhow::Result<i64> {
         let row = self

@@ -3,7 +3,7 @@
 use poem::{Request, web::Data};
 use poem_openapi::{OpenApi, payload::Json};
 
-use super::ApiTags;
+use super::{ApiTags, outcomes};
 use crate::{
     auth::{
         client_ip::client_ip,
@@ -13,7 +13,7 @@ use crate::{
     },
     domain::{Email, NewPassword, OtpCode, PersonName},
     envelope::Envelope,
-    error::ApiError,
+    error::{ApiError, Failure},
     json_body::JsonBody,
     middleware::RequestId,
     state::SharedState,
@@ -137,7 +137,7 @@ impl AuthApi {
         state: Data<&SharedState>,
         req: &Request,
         body: JsonBody<RegisterRequest>,
-    ) -> Result<RegisterAccepted, ApiError> {
+    ) -> Result<RegisterAccepted, Failure<outcomes::SendsCode>> {
         let registered = register(&state, req, &body.email, &body.name, &body.password).await?;
         Ok(RegisterAccepted::Accepted(Json(Envelope::new(
             RegistrationStarted {
@@ -164,7 +164,7 @@ impl AuthApi {
         state: Data<&SharedState>,
         req: &Request,
         body: JsonBody<VerifyOtpRequest>,
-    ) -> Result<Json<Envelope<TokenResponse>>, ApiError> {
+    ) -> Result<Json<Envelope<TokenResponse>>, Failure<outcomes::ChecksCode>> {
         let proof = Proof::Attempt(body.registration_token.trim());
         let tokens = verify_otp(&state, req, &body.email, proof, &body.otp).await?;
         Ok(Json(Envelope::new(tokens.into(), "e-mail verified")))
@@ -182,7 +182,7 @@ impl AuthApi {
         state: Data<&SharedState>,
         req: &Request,
         body: JsonBody<ResendOtpRequest>,
-    ) -> Result<Accepted, ApiError> {
+    ) -> Result<Accepted, Failure<outcomes::SendsCode>> {
         let email = Email::parse("email", &body.email)?;
         let ip = client_ip(req, &state.auth.settings.trusted_proxies);
         let mut redis = state.redis.clone();
@@ -212,7 +212,7 @@ impl AuthApi {
         state: Data<&SharedState>,
         req: &Request,
         body: JsonBody<ForgotPasswordRequest>,
-    ) -> Result<ResetRequested, ApiError> {
+    ) -> Result<ResetRequested, Failure<outcomes::SendsCode>> {
         let email = Email::parse("email", &body.email)?;
         let ip = client_ip(req, &state.auth.settings.trusted_proxies);
         let mut redis = state.redis.clone();
@@ -241,7 +241,7 @@ impl AuthApi {
         state: Data<&SharedState>,
         req: &Request,
         body: JsonBody<ResetPasswordRequest>,
-    ) -> Result<Json<Envelope<PasswordReset>>, ApiError> {
+    ) -> Result<Json<Envelope<PasswordReset>>, Failure<outcomes::ChecksCode>> {
         let email = Email::parse("email", &body.email)?;
         let code = OtpCode::parse("otp", &body.otp)?;
         let new_password =
@@ -274,7 +274,7 @@ impl AuthApi {
         req: &Request,
         auth: BearerAuth,
         body: JsonBody<ChangePasswordRequest>,
-    ) -> Result<Json<Envelope<TokenResponse>>, ApiError> {
+    ) -> Result<Json<Envelope<TokenResponse>>, Failure<outcomes::ChangePassword>> {
         let ChangePasswordRequest {
             current_password,
             new_password,
@@ -307,7 +307,7 @@ impl AuthApi {
         state: Data<&SharedState>,
         req: &Request,
         body: JsonBody<LoginRequest>,
-    ) -> Result<Json<Envelope<TokenResponse>>, ApiError> {
+    ) -> Result<Json<Envelope<TokenResponse>>, Failure<outcomes::Login>> {
         let LoginRequest { email, password } = body.0;
         let tokens = login(&state, req, &email, password).await?;
         Ok(Json(Envelope::new(tokens.into(), "logged in")))
@@ -319,7 +319,7 @@ impl AuthApi {
         &self,
         state: Data<&SharedState>,
         body: JsonBody<RefreshRequest>,
-    ) -> Result<Json<Envelope<TokenResponse>>, ApiError> {
+    ) -> Result<Json<Envelope<TokenResponse>>, Failure<outcomes::Refresh>> {
         let mut redis = state.redis.clone();
         let tokens = state
             .auth
@@ -335,7 +335,7 @@ impl AuthApi {
         &self,
         state: Data<&SharedState>,
         auth: BearerAuth,
-    ) -> Result<LoggedOut, ApiError> {
+    ) -> Result<LoggedOut, Failure<outcomes::SignedIn>> {
         let mut redis = state.redis.clone();
         state.auth.logout(&state.db, &mut redis, &auth.0).await?;
         Ok(LoggedOut::NoContent)
@@ -347,7 +347,7 @@ impl AuthApi {
         &self,
         state: Data<&SharedState>,
         auth: BearerAuth,
-    ) -> Result<Json<Envelope<UserView>>, ApiError> {
+    ) -> Result<Json<Envelope<UserView>>, Failure<outcomes::SignedIn>> {
         let user = users::by_id(&state.db, auth.0.sub)
             .await?
             .ok_or_else(|| ApiError::not_found("user"))?;
