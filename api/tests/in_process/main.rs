@@ -6,6 +6,7 @@
 
 mod auth;
 mod catalogue;
+mod coherence;
 mod instance;
 mod orders;
 mod schema;

@@ -117,6 +117,23 @@ impl TestApp {
         })
     }
 
+    /// Another instance over the same database and Redis (its own port and
+    /// recorder), as a second replica behind the balancer would be; it stops when
+    /// dropped, and must be dropped before this app.
+    pub async fn sibling(&self) -> anyhow::Result<Sibling> {
+        let app = Application::build_with(self.settings.clone(), RecordingPublisher::new()).await?;
+        let base = format!("http://{}", app.addr());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(app.run(async {
+            let _ = stopped.await;
+        }));
+        Ok(Sibling {
+            base,
+            _stop: stop,
+            server,
+        })
+    }
+
     /// `base` + `path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
@@ -321,6 +338,20 @@ impl Drop for TestApp {
         if let Some(server) = self.server.take() {
             server.abort();
         }
+    }
+}
+
+/// A second instance of a [`TestApp`] (`TestApp::sibling`).
+pub struct Sibling {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    _stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Drop for Sibling {
+    fn drop(&mut self) {
+        self.server.abort();
     }
 }
 
