@@ -22,6 +22,7 @@ pub mod password;
 pub mod routes;
 pub mod seal;
 pub mod shop_stats;
+pub mod sql;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

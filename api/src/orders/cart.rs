@@ -1,20 +1,15 @@
 //! The cart of a user. Concurrent adds of the same product sum atomically
 //! (`INSERT ... ON CONFLICT DO UPDATE SET quantity = quantity + excluded`).
 
-use poem::http::StatusCode;
-use poem_openapi::Object;
-use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, FromQueryResult, Statement,
-    TransactionTrait,
-};
-use serde_json::json;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, FromQueryResult, TransactionTrait};
 use uuid::Uuid;
 
-use crate::error::ApiError;
+use super::error::{OrderError, Shortage};
+use crate::sql::stmt;
 
-/// A cart line as clients see it.
-#[derive(Debug, Clone, Object, FromQueryResult)]
-pub struct CartLine {
+/// A cart line, priced now.
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct CartItem {
     /// Cart item id.
     pub id: Uuid,
     /// Product id.
@@ -34,10 +29,10 @@ pub struct CartLine {
 }
 
 /// A cart.
-#[derive(Debug, Clone, Object)]
-pub struct CartView {
+#[derive(Debug, Clone)]
+pub struct Cart {
     /// Lines, oldest first.
-    pub items: Vec<CartLine>,
+    pub items: Vec<CartItem>,
     /// Sum of the line totals, in cents.
     pub total_cents: i64,
     /// Units in the cart.
@@ -46,13 +41,9 @@ pub struct CartView {
     pub currency: String,
 }
 
-fn stmt(sql: &str, values: Vec<sea_orm::Value>) -> Statement {
-    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
-}
-
 /// The cart lines of `user`.
-pub async fn lines(db: &impl ConnectionTrait, user: Uuid) -> Result<Vec<CartLine>, DbErr> {
-    CartLine::find_by_statement(stmt(
+pub async fn lines(db: &impl ConnectionTrait, user: Uuid) -> Result<Vec<CartItem>, DbErr> {
+    CartItem::find_by_statement(stmt(
         "SELECT ci.id, ci.product_id, p.name AS product_name, p.price_cents AS unit_price_cents,
                 p.currency, ci.quantity, p.price_cents * ci.quantity AS line_total_cents,
                 p.stock AS available
@@ -65,9 +56,9 @@ pub async fn lines(db: &impl ConnectionTrait, user: Uuid) -> Result<Vec<CartLine
 }
 
 /// The cart of `user`.
-pub async fn view(db: &impl ConnectionTrait, user: Uuid) -> Result<CartView, DbErr> {
+pub async fn view(db: &impl ConnectionTrait, user: Uuid) -> Result<Cart, DbErr> {
     let items = lines(db, user).await?;
-    Ok(CartView {
+    Ok(Cart {
         total_cents: items.iter().map(|l| l.line_total_cents).sum(),
         item_count: items.iter().map(|l| i64::from(l.quantity)).sum(),
         currency: items
@@ -102,47 +93,36 @@ async fn check_available(
     db: &impl ConnectionTrait,
     product: Uuid,
     quantity: i32,
-) -> Result<String, ApiError> {
+) -> Result<String, OrderError> {
     let Some(p) = product_state(db, product).await? else {
-        return Err(ApiError::not_found("product"));
+        return Err(OrderError::UnknownProduct);
     };
     if p.status != "active" {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "PRODUCT_UNAVAILABLE",
-            format!("{} is no longer on sale", p.name),
-        )
-        .with_details(json!({ "product_id": product })));
+        return Err(OrderError::ProductUnavailable {
+            product_id: product,
+            name: p.name,
+        });
     }
     if p.stock < quantity {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "INSUFFICIENT_STOCK",
-            format!("only {} of {} in stock", p.stock, p.name),
-        )
-        .with_details(json!({ "products": [{ "product_id": product, "name": p.name, "requested": quantity, "available": p.stock }] })));
+        return Err(OrderError::NotInStock(Shortage {
+            product_id: product,
+            name: p.name,
+            requested: quantity,
+            available: p.stock,
+        }));
     }
     Ok(p.currency)
 }
 
 /// Checks a requested quantity against the per-product limit.
-pub fn check_quantity(field: &str, quantity: i64, max: i32) -> Result<i32, ApiError> {
+pub fn check_quantity(field: &str, quantity: i64, max: i32) -> Result<i32, OrderError> {
     if quantity < 1 || quantity > i64::from(max) {
-        return Err(ApiError::validation(
-            field,
-            format!("must be between 1 and {max}"),
-        ));
+        return Err(OrderError::InvalidQuantity {
+            field: field.to_owned(),
+            max,
+        });
     }
     Ok(quantity as i32)
-}
-
-fn limit_exceeded(max: i32, total: i32) -> ApiError {
-    ApiError::new(
-        StatusCode::CONFLICT,
-        "QUANTITY_LIMIT",
-        format!("at most {max} of one product per cart (this would make {total})"),
-    )
-    .with_details(json!({ "field": "quantity", "max": max, "would_be": total }))
 }
 
 /// The most lines (distinct products) one cart holds: an order's event and its
@@ -156,7 +136,7 @@ pub async fn add(
     product: Uuid,
     quantity: i32,
     max: i32,
-) -> Result<Uuid, ApiError> {
+) -> Result<Uuid, OrderError> {
     let txn = db.begin().await?;
     let currency = check_available(&txn, product, quantity).await?;
     #[derive(FromQueryResult)]
@@ -170,7 +150,7 @@ pub async fn add(
     ))
     .one(&txn)
     .await?
-    .ok_or_else(|| ApiError::internal("cart upsert returned nothing"))?;
+    .ok_or(OrderError::Invariant("cart upsert returned nothing"))?;
     // The upsert above locks the cart row, so two adds to one cart are decided one
     // after the other: a cart never ends up holding two currencies.
     #[derive(FromQueryResult)]
@@ -185,15 +165,11 @@ pub async fn add(
     .one(&txn)
     .await?
     {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "CART_CURRENCY_MISMATCH",
-            format!(
-                "this product is priced in {currency} and the cart holds products in {}; one order is paid in one currency",
-                other.currency
-            ),
-        )
-        .with_details(json!({ "product_id": product, "currency": currency, "cart_currency": other.currency })));
+        return Err(OrderError::CartCurrencyMismatch {
+            product_id: product,
+            currency,
+            cart_currency: other.currency,
+        });
     }
     #[derive(FromQueryResult)]
     struct Line {
@@ -214,9 +190,12 @@ pub async fn add(
     ))
     .one(&txn)
     .await?
-    .ok_or_else(|| ApiError::internal("cart line upsert returned nothing"))?;
+    .ok_or(OrderError::Invariant("cart line upsert returned nothing"))?;
     if line.quantity > max {
-        return Err(limit_exceeded(max, line.quantity));
+        return Err(OrderError::QuantityLimit {
+            max,
+            would_be: line.quantity,
+        });
     }
     #[derive(FromQueryResult)]
     struct Count {
@@ -230,12 +209,7 @@ pub async fn add(
     .await?
     .map_or(0, |c| c.lines);
     if count > MAX_CART_LINES {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "CART_FULL",
-            format!("a cart holds at most {MAX_CART_LINES} different products"),
-        )
-        .with_details(json!({ "max_lines": MAX_CART_LINES })));
+        return Err(OrderError::CartFull);
     }
     check_available(&txn, product, line.quantity).await?;
     txn.commit().await?;
@@ -248,7 +222,7 @@ pub async fn set_quantity(
     user: Uuid,
     product: Uuid,
     quantity: i32,
-) -> Result<(), ApiError> {
+) -> Result<(), OrderError> {
     let txn = db.begin().await?;
     check_available(&txn, product, quantity).await?;
     let result = txn
@@ -259,7 +233,7 @@ pub async fn set_quantity(
         ))
         .await?;
     if result.rows_affected() == 0 {
-        return Err(ApiError::not_found("cart item"));
+        return Err(OrderError::UnknownCartItem);
     }
     txn.commit().await?;
     Ok(())
@@ -271,7 +245,7 @@ pub async fn set_item_quantity(
     user: Uuid,
     item: Uuid,
     quantity: i32,
-) -> Result<Uuid, ApiError> {
+) -> Result<Uuid, OrderError> {
     #[derive(FromQueryResult)]
     struct P {
         product_id: Uuid,
@@ -282,13 +256,13 @@ pub async fn set_item_quantity(
     ))
     .one(db)
     .await?
-    .ok_or_else(|| ApiError::not_found("cart item"))?;
+    .ok_or_else(|| OrderError::UnknownCartItem)?;
     set_quantity(db, user, line.product_id, quantity).await?;
     Ok(line.product_id)
 }
 
 /// Removes `product` from the cart of `user`.
-pub async fn remove(db: &DatabaseConnection, user: Uuid, product: Uuid) -> Result<(), ApiError> {
+pub async fn remove(db: &DatabaseConnection, user: Uuid, product: Uuid) -> Result<(), OrderError> {
     let result = db
         .execute_raw(stmt(
             "DELETE FROM cart_items ci USING carts c WHERE ci.cart_id = c.id AND c.user_id = $1 AND ci.product_id = $2",
@@ -296,7 +270,7 @@ pub async fn remove(db: &DatabaseConnection, user: Uuid, product: Uuid) -> Resul
         ))
         .await?;
     if result.rows_affected() == 0 {
-        return Err(ApiError::not_found("cart item"));
+        return Err(OrderError::UnknownCartItem);
     }
     Ok(())
 }

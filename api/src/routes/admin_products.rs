@@ -8,7 +8,6 @@ use poem_openapi::{
     payload::{Json, PlainText},
     types::multipart::Upload,
 };
-use sea_orm::TransactionTrait;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -17,18 +16,16 @@ use crate::{
     auth::extract::AdminAuth,
     catalogue::{
         bulk::{self, RowError},
-        images,
+        error::CatalogueError,
         model::{self, Category, NewProduct, ProductStatus, ProductView, field_error},
-        repo::{self, ProductPatch, StockChange, Versioned},
+        repo::{self, ProductPatch, Versioned},
+        service,
     },
     envelope::Envelope,
     error::ApiError,
     json_body::JsonBody,
     state::SharedState,
 };
-
-/// Most images in one upload.
-pub const MAX_IMAGES: usize = 8;
 
 /// `POST /api/admin/products`.
 #[derive(Debug, Object)]
@@ -148,19 +145,10 @@ pub enum Archived {
 /// Admin catalogue writes.
 pub struct AdminProductsApi;
 
-fn stale(current: i32) -> ApiError {
-    ApiError::new(
-        StatusCode::CONFLICT,
-        "VERSION_CONFLICT",
-        "the product changed since you read it; reload and retry",
-    )
-    .with_details(json!({ "current_version": current }))
-}
-
 impl AdminProductsApi {
     async fn created(state: &SharedState, id: Uuid) -> Result<Created, ApiError> {
         Ok(Created::Created(Json(Envelope::new(
-            created_product(state, id).await?,
+            service::product_after_write(&state.db, &state.catalogue, id).await?,
             "product created",
         ))))
     }
@@ -221,7 +209,7 @@ impl AdminProductsApi {
             form.low_stock_threshold,
         )
         .map_err(field_error)?;
-        let id = create_with_images(&state, &product, form.images).await?;
+        let id = service::create_with_images(&state.db, &product, form.images).await?;
         Self::created(&state, id).await
     }
 
@@ -268,9 +256,7 @@ impl AdminProductsApi {
             })));
         }
         if !dry_run && !parsed.valid.is_empty() {
-            let txn = state.db.begin().await?;
-            report.created = repo::insert_many(&txn, &parsed.valid).await?;
-            txn.commit().await?;
+            report.created = service::import(&state.db, &parsed.valid).await?;
             state.catalogue.invalidate().await;
             tracing::info!(
                 created = report.created,
@@ -358,7 +344,7 @@ impl AdminProductsApi {
                 Ok(Json(Envelope::new(*product, "product updated")))
             }
             Versioned::Missing => Err(ApiError::not_found("product")),
-            Versioned::Stale(current) => Err(stale(current)),
+            Versioned::Stale(current) => Err(CatalogueError::VersionConflict { current }.into()),
         }
     }
 
@@ -408,78 +394,9 @@ impl AdminProductsApi {
                 "must be 1 to 200 characters",
             ));
         }
-        let txn = state.db.begin().await?;
-        let outcome = repo::adjust_stock(&txn, id.0, body.delta, reason, admin.0.sub).await?;
-        match outcome {
-            StockChange::Applied(product) => {
-                txn.commit().await?;
-                state.catalogue.invalidate().await;
-                Ok(Json(Envelope::new(*product, "stock adjusted")))
-            }
-            StockChange::Missing => Err(ApiError::not_found("product")),
-            StockChange::Insufficient(stock) => Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "INSUFFICIENT_STOCK",
-                format!("only {stock} in stock; stock cannot go below zero"),
-            )
-            .with_details(json!({ "product_id": id.0, "available": stock }))),
-            StockChange::TooMuch(stock) => Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "STOCK_LIMIT",
-                format!(
-                    "stock is {stock}; it cannot go above {}",
-                    crate::catalogue::model::MAX_STOCK_LEVEL
-                ),
-            )
-            .with_details(json!({
-                "field": "delta",
-                "product_id": id.0,
-                "stock": stock,
-                "max": crate::catalogue::model::MAX_STOCK_LEVEL,
-            }))),
-        }
+        let product =
+            service::adjust_stock(&state.db, id.0, body.delta, reason, admin.0.sub).await?;
+        state.catalogue.invalidate().await;
+        Ok(Json(Envelope::new(product, "stock adjusted")))
     }
-}
-
-/// After a product was written: invalidates the catalogue cache (before the answer,
-/// so every instance shows it at once) and reads the product back.
-pub async fn created_product(state: &SharedState, id: Uuid) -> Result<ProductView, ApiError> {
-    state.catalogue.invalidate().await;
-    repo::by_id(&state.db, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("product"))
-}
-
-/// Validates every image, then writes the product and its images in one transaction.
-pub async fn create_with_images(
-    state: &SharedState,
-    product: &NewProduct,
-    uploads: Vec<Upload>,
-) -> Result<Uuid, ApiError> {
-    if uploads.len() > MAX_IMAGES {
-        return Err(ApiError::validation(
-            "images",
-            format!("at most {MAX_IMAGES} images"),
-        ));
-    }
-    let mut files = Vec::with_capacity(uploads.len());
-    for upload in uploads {
-        let bytes = upload.into_vec().await.map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "INVALID_MULTIPART",
-                format!("images: {e}"),
-            )
-        })?;
-        let content_type = images::validate("images", &bytes)?;
-        files.push((content_type, bytes));
-    }
-    let txn = state.db.begin().await?;
-    let id = repo::insert(&txn, product).await?;
-    for (position, (content_type, bytes)) in files.into_iter().enumerate() {
-        repo::insert_image(&txn, id, content_type, bytes, position as i32).await?;
-    }
-    txn.commit().await?;
-    tracing::info!(product_id = %id, "product uploaded");
-    Ok(id)
 }
