@@ -139,20 +139,49 @@ pub async fn add(
 ) -> Result<Uuid, OrderError> {
     let txn = db.begin().await?;
     let currency = check_available(&txn, product, quantity).await?;
+    let cart = upsert_cart(&txn, user).await?;
+    // The upsert above locks the cart row, so two adds to one cart are decided one
+    // after the other: a cart never ends up holding two currencies.
+    check_cart_currency(&txn, cart, product, currency).await?;
+    let line = upsert_line(&txn, cart, product, quantity).await?;
+    if line.quantity > max {
+        return Err(OrderError::QuantityLimit {
+            max,
+            would_be: line.quantity,
+        });
+    }
+    if line_count(&txn, cart).await? > MAX_CART_LINES {
+        return Err(OrderError::CartFull);
+    }
+    check_available(&txn, product, line.quantity).await?;
+    txn.commit().await?;
+    Ok(line.id)
+}
+
+/// The cart of `user`, created if need be, locked until the transaction ends.
+async fn upsert_cart(txn: &impl ConnectionTrait, user: Uuid) -> Result<Uuid, OrderError> {
     #[derive(FromQueryResult)]
     struct Id {
         id: Uuid,
     }
-    let cart = Id::find_by_statement(stmt(
+    Ok(Id::find_by_statement(stmt(
         "INSERT INTO carts (id, user_id) VALUES ($1, $2)
          ON CONFLICT (user_id) DO UPDATE SET updated_at = now() RETURNING id",
         vec![Uuid::now_v7().into(), user.into()],
     ))
-    .one(&txn)
+    .one(txn)
     .await?
-    .ok_or(OrderError::Invariant("cart upsert returned nothing"))?;
-    // The upsert above locks the cart row, so two adds to one cart are decided one
-    // after the other: a cart never ends up holding two currencies.
+    .ok_or(OrderError::Invariant("cart upsert returned nothing"))?
+    .id)
+}
+
+/// Refuses `product` (priced in `currency`) when the cart holds another currency.
+async fn check_cart_currency(
+    txn: &impl ConnectionTrait,
+    cart: Uuid,
+    product: Uuid,
+    currency: String,
+) -> Result<(), OrderError> {
     #[derive(FromQueryResult)]
     struct Other {
         currency: String,
@@ -160,9 +189,9 @@ pub async fn add(
     if let Some(other) = Other::find_by_statement(stmt(
         "SELECT p.currency FROM cart_items ci JOIN products p ON p.id = ci.product_id
          WHERE ci.cart_id = $1 AND ci.product_id <> $2 AND p.currency <> $3 LIMIT 1",
-        vec![cart.id.into(), product.into(), currency.clone().into()],
+        vec![cart.into(), product.into(), currency.clone().into()],
     ))
-    .one(&txn)
+    .one(txn)
     .await?
     {
         return Err(OrderError::CartCurrencyMismatch {
@@ -171,49 +200,52 @@ pub async fn add(
             cart_currency: other.currency,
         });
     }
-    #[derive(FromQueryResult)]
-    struct Line {
-        id: Uuid,
-        quantity: i32,
-    }
-    let line = Line::find_by_statement(stmt(
+    Ok(())
+}
+
+#[derive(FromQueryResult)]
+struct Line {
+    id: Uuid,
+    quantity: i32,
+}
+
+/// Adds `quantity` to the line of `product` (created if need be); the line now.
+async fn upsert_line(
+    txn: &impl ConnectionTrait,
+    cart: Uuid,
+    product: Uuid,
+    quantity: i32,
+) -> Result<Line, OrderError> {
+    Line::find_by_statement(stmt(
         "INSERT INTO cart_items (id, cart_id, product_id, quantity) VALUES ($1, $2, $3, $4)
          ON CONFLICT (cart_id, product_id)
            DO UPDATE SET quantity = cart_items.quantity + EXCLUDED.quantity, updated_at = now()
          RETURNING id, quantity",
         vec![
             Uuid::now_v7().into(),
-            cart.id.into(),
+            cart.into(),
             product.into(),
             quantity.into(),
         ],
     ))
-    .one(&txn)
+    .one(txn)
     .await?
-    .ok_or(OrderError::Invariant("cart line upsert returned nothing"))?;
-    if line.quantity > max {
-        return Err(OrderError::QuantityLimit {
-            max,
-            would_be: line.quantity,
-        });
-    }
+    .ok_or(OrderError::Invariant("cart line upsert returned nothing"))
+}
+
+/// The number of lines of `cart`.
+async fn line_count(txn: &impl ConnectionTrait, cart: Uuid) -> Result<i64, OrderError> {
     #[derive(FromQueryResult)]
     struct Count {
         lines: i64,
     }
-    let count = Count::find_by_statement(stmt(
+    Ok(Count::find_by_statement(stmt(
         "SELECT count(*) AS lines FROM cart_items WHERE cart_id = $1",
-        vec![cart.id.into()],
+        vec![cart.into()],
     ))
-    .one(&txn)
+    .one(txn)
     .await?
-    .map_or(0, |c| c.lines);
-    if count > MAX_CART_LINES {
-        return Err(OrderError::CartFull);
-    }
-    check_available(&txn, product, line.quantity).await?;
-    txn.commit().await?;
-    Ok(line.id)
+    .map_or(0, |c| c.lines))
 }
 
 /// Sets the quantity of `product` in the cart of `user`.

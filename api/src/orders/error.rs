@@ -125,23 +125,7 @@ impl From<OrderError> for ApiError {
                 "MIXED_CURRENCIES",
                 "all products of one order must share a currency",
             ),
-            E::InsufficientStock(shortages) => {
-                let names: Vec<String> = shortages
-                    .iter()
-                    .map(|s| {
-                        format!(
-                            "{} (requested {}, available {})",
-                            s.name, s.requested, s.available
-                        )
-                    })
-                    .collect();
-                let products: Vec<_> = shortages.iter().map(shortage_json).collect();
-                conflict(
-                    "INSUFFICIENT_STOCK",
-                    format!("not enough stock: {}", names.join("; ")),
-                )
-                .with_details(json!({ "products": products }))
-            }
+            E::InsufficientStock(shortages) => insufficient_stock(&shortages),
             E::UnknownUser => ApiError::not_found("user"),
             E::UnknownProduct => ApiError::not_found("product"),
             E::UnknownCartItem => ApiError::not_found("cart item"),
@@ -159,13 +143,7 @@ impl From<OrderError> for ApiError {
                 product_id,
                 currency,
                 cart_currency,
-            } => conflict(
-                "CART_CURRENCY_MISMATCH",
-                format!(
-                    "this product is priced in {currency} and the cart holds products in {cart_currency}; one order is paid in one currency"
-                ),
-            )
-            .with_details(json!({ "product_id": product_id, "currency": currency, "cart_currency": cart_currency })),
+            } => currency_mismatch(product_id, &currency, &cart_currency),
             E::InvalidQuantity { field, max } => {
                 ApiError::validation(&field, format!("must be between 1 and {max}"))
             }
@@ -186,15 +164,10 @@ impl From<OrderError> for ApiError {
                 "Idempotency-Key",
                 "must be 1 to 255 printable ASCII characters",
             ),
-            E::IdempotencyKeyVanished => conflict(
-                "IDEMPOTENCY_IN_PROGRESS",
-                "retry in a moment".to_owned(),
-            ),
-            E::IdempotencyInProgress => conflict(
-                "IDEMPOTENCY_IN_PROGRESS",
-                "a request with this Idempotency-Key is still being processed".to_owned(),
-            )
-            .with_header(header::RETRY_AFTER, "1"),
+            E::IdempotencyKeyVanished => {
+                conflict("IDEMPOTENCY_IN_PROGRESS", "retry in a moment".to_owned())
+            }
+            E::IdempotencyInProgress => idempotency_in_progress(),
             E::IdempotencyKeyReused => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "IDEMPOTENCY_KEY_REUSED",
@@ -204,4 +177,44 @@ impl From<OrderError> for ApiError {
             E::Db(e) => ApiError::from(e),
         }
     }
+}
+
+/// 409 naming every product short of stock and what is left of it.
+fn insufficient_stock(shortages: &[Shortage]) -> ApiError {
+    let names: Vec<String> = shortages
+        .iter()
+        .map(|s| {
+            format!(
+                "{} (requested {}, available {})",
+                s.name, s.requested, s.available
+            )
+        })
+        .collect();
+    let products: Vec<_> = shortages.iter().map(shortage_json).collect();
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "INSUFFICIENT_STOCK",
+        format!("not enough stock: {}", names.join("; ")),
+    )
+    .with_details(json!({ "products": products }))
+}
+
+fn currency_mismatch(product_id: Uuid, currency: &str, cart_currency: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "CART_CURRENCY_MISMATCH",
+        format!(
+            "this product is priced in {currency} and the cart holds products in {cart_currency}; one order is paid in one currency"
+        ),
+    )
+    .with_details(json!({ "product_id": product_id, "currency": currency, "cart_currency": cart_currency }))
+}
+
+fn idempotency_in_progress() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "IDEMPOTENCY_IN_PROGRESS",
+        "a request with this Idempotency-Key is still being processed",
+    )
+    .with_header(header::RETRY_AFTER, "1")
 }

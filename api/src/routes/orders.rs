@@ -147,6 +147,89 @@ fn replayed_refusal(status: u16, body: &serde_json::Value) -> ApiError {
     }
 }
 
+/// The buyer's note, trimmed; none when blank; at most 500 characters.
+fn parse_note(body: Option<PlaceOrderRequest>) -> Result<Option<String>, ApiError> {
+    let note = body
+        .and_then(|b| b.note)
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty());
+    if note.as_ref().is_some_and(|n| n.chars().count() > 500) {
+        return Err(ApiError::validation(
+            "note",
+            "must be at most 500 characters",
+        ));
+    }
+    Ok(note)
+}
+
+/// What the `Idempotency-Key` of a request decided.
+enum KeyClaim {
+    /// Place the order; with the claimed key and its fence, if the request has a key.
+    Proceed(Option<(String, Uuid)>),
+    /// The stored 201 of an earlier request with this key.
+    Replay(Box<Placed>),
+}
+
+/// Claims the request's `Idempotency-Key` (read from the raw header), if any; a
+/// stored refusal comes back as the error to send again.
+async fn claim_key(
+    state: &SharedState,
+    user: Uuid,
+    req: &Request,
+    raw: &[u8],
+) -> Result<KeyClaim, ApiError> {
+    let key = req
+        .headers()
+        .get("idempotency-key")
+        .map(|v| idempotency::parse_key_bytes(v.as_bytes()))
+        .transpose()?;
+    let Some(key) = key else {
+        return Ok(KeyClaim::Proceed(None));
+    };
+    match idempotency::claim(&state.db, user, &key, &idempotency::request_hash(raw)).await? {
+        Claim::Proceed(fence) => Ok(KeyClaim::Proceed(Some((key, fence)))),
+        Claim::Replay { status, body } => {
+            if status == 201 {
+                let envelope: Envelope<OrderView> =
+                    poem_openapi::types::ParseFromJSON::parse_from_json(Some(body))
+                        .map_err(|e| ApiError::internal(e.into_message()))?;
+                return Ok(KeyClaim::Replay(Box::new(Placed::Created(
+                    Json(envelope),
+                    Some("true".into()),
+                ))));
+            }
+            Err(replayed_refusal(status, &body))
+        }
+    }
+}
+
+/// After a refused order: a stored refusal is kept under the key (an answer, not an
+/// accident: a retry with this key gets it again, even if stock came back meanwhile);
+/// otherwise nothing was written and nothing was decided, so the key is released
+/// and the client may retry.
+async fn settle_refused_key(
+    state: &SharedState,
+    user: Uuid,
+    key: &str,
+    fence: Uuid,
+    e: &ApiError,
+) -> Result<(), ApiError> {
+    if STORED_REFUSALS.contains(&e.code) {
+        idempotency::complete(
+            &state.db,
+            user,
+            key,
+            fence,
+            e.status.as_u16(),
+            &e.body_json(),
+        )
+        .await?;
+    } else {
+        idempotency::release(&state.db, user, key, fence).await?;
+    }
+    Ok(())
+}
+
 /// The order endpoints.
 pub struct OrdersApi;
 
@@ -169,45 +252,16 @@ impl OrdersApi {
         body: OptionalJsonBody<PlaceOrderRequest>,
     ) -> Result<Placed, ApiError> {
         let user = auth.0.sub;
-        let note = body
-            .0
-            .and_then(|b| b.note)
-            .map(|n| n.trim().to_owned())
-            .filter(|n| !n.is_empty());
-        if note.as_ref().is_some_and(|n| n.chars().count() > 500) {
-            return Err(ApiError::validation(
-                "note",
-                "must be at most 500 characters",
-            ));
-        }
+        let note = parse_note(body.0)?;
         // The request, canonically: two requests differ if their notes differ.
         let raw = serde_json::to_vec(&note).unwrap_or_default();
-        // Read raw: a key poem cannot read as text (non-ASCII) must be refused, not
-        // taken for no key at all.
+        // Read raw (in `claim_key`): a key poem cannot read as text (non-ASCII) must be
+        // refused, not taken for no key at all.
         let _ = idempotency_key;
-        let key = req
-            .headers()
-            .get("idempotency-key")
-            .map(|v| idempotency::parse_key_bytes(v.as_bytes()))
-            .transpose()?;
-        let mut claim = None;
-        if let Some(key) = &key {
-            match idempotency::claim(&state.db, user, key, &idempotency::request_hash(&raw))
-                .await
-                .map_err(ApiError::from)?
-            {
-                Claim::Proceed(fence) => claim = Some((key.clone(), fence)),
-                Claim::Replay { status, body } => {
-                    if status == 201 {
-                        let envelope: Envelope<OrderView> =
-                            poem_openapi::types::ParseFromJSON::parse_from_json(Some(body))
-                                .map_err(|e| ApiError::internal(e.into_message()))?;
-                        return Ok(Placed::Created(Json(envelope), Some("true".into())));
-                    }
-                    return Err(replayed_refusal(status, &body));
-                }
-            }
-        }
+        let claim = match claim_key(&state, user, req, &raw).await? {
+            KeyClaim::Proceed(claim) => claim,
+            KeyClaim::Replay(placed) => return Ok(*placed),
+        };
         let stored = claim.as_ref().map(|(key, fence)| StoredAnswer {
             key,
             fence: *fence,
@@ -223,23 +277,7 @@ impl OrdersApi {
         .await
         .map_err(ApiError::from);
         if let (Err(e), Some((key, fence))) = (&result, &claim) {
-            if STORED_REFUSALS.contains(&e.code) {
-                // An answer, not an accident: a retry with this key gets it again,
-                // even if stock came back meanwhile.
-                idempotency::complete(
-                    &state.db,
-                    user,
-                    key,
-                    *fence,
-                    e.status.as_u16(),
-                    &e.body_json(),
-                )
-                .await
-                .map_err(ApiError::from)?;
-            } else {
-                // Nothing was written and nothing was decided: the client may retry.
-                idempotency::release(&state.db, user, key, *fence).await?;
-            }
+            settle_refused_key(&state, user, key, *fence, e).await?;
         }
         let order = result?;
         state.catalogue.invalidate().await;
