@@ -6,6 +6,7 @@ pub mod auth;
 pub mod catalogue;
 pub mod configuration;
 pub mod domain;
+pub mod entities;
 pub mod envelope;
 pub mod error;
 pub mod events;

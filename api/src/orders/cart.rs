@@ -1,11 +1,14 @@
 //! The cart of a user. Concurrent adds of the same product sum atomically
 //! (`INSERT ... ON CONFLICT DO UPDATE SET quantity = quantity + excluded`).
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, FromQueryResult, TransactionTrait};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, FromQueryResult,
+    PaginatorTrait, QueryFilter, TransactionTrait,
+};
 use uuid::Uuid;
 
 use super::error::{OrderError, Shortage};
-use crate::sql::stmt;
+use crate::{entities::carts, sql::stmt};
 
 /// A cart line, priced now.
 #[derive(Debug, Clone, FromQueryResult)]
@@ -309,11 +312,9 @@ pub async fn remove(db: &DatabaseConnection, user: Uuid, product: Uuid) -> Resul
 
 /// Whether `user` has a cart at all.
 pub async fn exists(db: &impl ConnectionTrait, user: Uuid) -> Result<bool, DbErr> {
-    Ok(db
-        .query_one_raw(stmt(
-            "SELECT 1 AS one FROM carts WHERE user_id = $1",
-            vec![user.into()],
-        ))
+    Ok(carts::Entity::find()
+        .filter(carts::Column::UserId.eq(user))
+        .count(db)
         .await?
-        .is_some())
+        > 0)
 }

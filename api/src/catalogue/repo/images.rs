@@ -3,13 +3,14 @@
 
 use std::collections::HashMap;
 
-use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait, FromQueryResult};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::ProductRow;
 use crate::{
     catalogue::model::{Category, ImageRef, ProductStatus, ProductView},
+    entities::product_images,
     sql::stmt,
 };
 
@@ -101,19 +102,17 @@ pub async fn insert_image(
     position: i32,
 ) -> Result<Uuid, DbErr> {
     let id = Uuid::now_v7();
-    let sha = hex::encode(Sha256::digest(&bytes));
-    db.execute_raw(stmt(
-        "INSERT INTO product_images (id, product_id, content_type, bytes, sha256, position)
-         VALUES ($1, $2, $3, $4, $5, $6)",
-        vec![
-            id.into(),
-            product.into(),
-            content_type.into(),
-            bytes.into(),
-            sha.into(),
-            position.into(),
-        ],
-    ))
+    let sha256 = hex::encode(Sha256::digest(&bytes));
+    product_images::Entity::insert(product_images::ActiveModel {
+        id: Set(id),
+        product_id: Set(product),
+        content_type: Set(content_type.to_owned()),
+        bytes: Set(bytes),
+        sha256: Set(sha256),
+        position: Set(position),
+        ..Default::default()
+    })
+    .exec_without_returning(db)
     .await?;
     Ok(id)
 }

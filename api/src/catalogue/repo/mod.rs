@@ -53,3 +53,16 @@ pub const COLUMNS: &str = "id, name, description, price_cents, currency, categor
 pub(super) struct Count {
     pub(super) total: i64,
 }
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{IdenStatic, Iterable};
+
+    use crate::entities::products;
+
+    #[test]
+    fn the_product_row_reads_every_column_of_the_entity_in_order() {
+        let entity: Vec<&str> = products::Column::iter().map(|c| c.as_str()).collect();
+        assert_eq!(entity.join(", "), super::COLUMNS);
+    }
+}

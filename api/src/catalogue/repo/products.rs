@@ -1,11 +1,12 @@
 //! Single products: read, insert (one or many), versioned update, archive.
 
-use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Value};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, Value};
 use uuid::Uuid;
 
 use super::{COLUMNS, ProductRow, with_images};
 use crate::{
     catalogue::model::{Category, NewProduct, ProductStatus, ProductView},
+    entities::products,
     sql::stmt,
 };
 
@@ -26,20 +27,19 @@ pub async fn by_id(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<Product
 /// Inserts a product; returns its id.
 pub async fn insert(db: &impl ConnectionTrait, p: &NewProduct) -> Result<Uuid, DbErr> {
     let id = Uuid::now_v7();
-    db.execute_raw(stmt(
-        "INSERT INTO products (id, name, description, price_cents, currency, category, stock, low_stock_threshold)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        vec![
-            id.into(),
-            p.name.clone().into(),
-            p.description.clone().into(),
-            p.price_cents.into(),
-            p.currency.clone().into(),
-            p.category.as_str().into(),
-            p.stock.into(),
-            p.low_stock_threshold.into(),
-        ],
-    ))
+    // Status, version and times take their column defaults.
+    products::Entity::insert(products::ActiveModel {
+        id: Set(id),
+        name: Set(p.name.clone()),
+        description: Set(p.description.clone()),
+        price_cents: Set(p.price_cents),
+        currency: Set(p.currency.clone()),
+        category: Set(p.category.as_str().to_owned()),
+        stock: Set(p.stock),
+        low_stock_threshold: Set(p.low_stock_threshold),
+        ..Default::default()
+    })
+    .exec_without_returning(db)
     .await?;
     Ok(id)
 }
