@@ -5,8 +5,6 @@ use poem_openapi::{Enum, Object};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::error::ApiError;
-
 /// Product categories (the original shop's list).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Serialize, Deserialize)]
 #[oai(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -243,11 +241,6 @@ pub fn check_count(field: &'static str, n: i64) -> Result<i32, FieldError> {
         return Err((field, format!("must be between 0 and {MAX_STOCK}")));
     }
     Ok(n as i32)
-}
-
-/// Turns a field problem into the API error.
-pub fn field_error((field, problem): FieldError) -> ApiError {
-    ApiError::validation(field, problem)
 }
 
 impl NewProduct {

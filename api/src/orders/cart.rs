@@ -1,9 +1,9 @@
-//! The cart of a user. Concurrent adds of the same product sum atomically
+//! The cart of a user: queries on any connection (the transactions are in
+//! `orders::service`). Concurrent adds of the same product sum atomically
 //! (`INSERT ... ON CONFLICT DO UPDATE SET quantity = quantity + excluded`).
 
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, FromQueryResult,
-    PaginatorTrait, QueryFilter, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter,
 };
 use uuid::Uuid;
 
@@ -92,7 +92,7 @@ async fn product_state(
 }
 
 /// Checks that `product` is on sale with `quantity` in stock now; returns its currency.
-async fn check_available(
+pub async fn check_available(
     db: &impl ConnectionTrait,
     product: Uuid,
     quantity: i32,
@@ -132,37 +132,8 @@ pub fn check_quantity(field: &str, quantity: i64, max: i32) -> Result<i32, Order
 /// e-mail stay small, and no list the API returns grows without bound.
 pub const MAX_CART_LINES: i64 = 100;
 
-/// Adds `quantity` of `product` (or increases the line); returns the line's id.
-pub async fn add(
-    db: &DatabaseConnection,
-    user: Uuid,
-    product: Uuid,
-    quantity: i32,
-    max: i32,
-) -> Result<Uuid, OrderError> {
-    let txn = db.begin().await?;
-    let currency = check_available(&txn, product, quantity).await?;
-    let cart = upsert_cart(&txn, user).await?;
-    // The upsert above locks the cart row, so two adds to one cart are decided one
-    // after the other: a cart never ends up holding two currencies.
-    check_cart_currency(&txn, cart, product, currency).await?;
-    let line = upsert_line(&txn, cart, product, quantity).await?;
-    if line.quantity > max {
-        return Err(OrderError::QuantityLimit {
-            max,
-            would_be: line.quantity,
-        });
-    }
-    if line_count(&txn, cart).await? > MAX_CART_LINES {
-        return Err(OrderError::CartFull);
-    }
-    check_available(&txn, product, line.quantity).await?;
-    txn.commit().await?;
-    Ok(line.id)
-}
-
 /// The cart of `user`, created if need be, locked until the transaction ends.
-async fn upsert_cart(txn: &impl ConnectionTrait, user: Uuid) -> Result<Uuid, OrderError> {
+pub async fn upsert_cart(txn: &impl ConnectionTrait, user: Uuid) -> Result<Uuid, OrderError> {
     #[derive(FromQueryResult)]
     struct Id {
         id: Uuid,
@@ -179,7 +150,7 @@ async fn upsert_cart(txn: &impl ConnectionTrait, user: Uuid) -> Result<Uuid, Ord
 }
 
 /// Refuses `product` (priced in `currency`) when the cart holds another currency.
-async fn check_cart_currency(
+pub async fn check_cart_currency(
     txn: &impl ConnectionTrait,
     cart: Uuid,
     product: Uuid,
@@ -206,14 +177,17 @@ async fn check_cart_currency(
     Ok(())
 }
 
+/// A cart line after an add.
 #[derive(FromQueryResult)]
-struct Line {
-    id: Uuid,
-    quantity: i32,
+pub struct Line {
+    /// Cart item id.
+    pub id: Uuid,
+    /// Its quantity now.
+    pub quantity: i32,
 }
 
 /// Adds `quantity` to the line of `product` (created if need be); the line now.
-async fn upsert_line(
+pub async fn upsert_line(
     txn: &impl ConnectionTrait,
     cart: Uuid,
     product: Uuid,
@@ -237,7 +211,7 @@ async fn upsert_line(
 }
 
 /// The number of lines of `cart`.
-async fn line_count(txn: &impl ConnectionTrait, cart: Uuid) -> Result<i64, OrderError> {
+pub async fn line_count(txn: &impl ConnectionTrait, cart: Uuid) -> Result<i64, OrderError> {
     #[derive(FromQueryResult)]
     struct Count {
         lines: i64,
@@ -251,53 +225,48 @@ async fn line_count(txn: &impl ConnectionTrait, cart: Uuid) -> Result<i64, Order
     .map_or(0, |c| c.lines))
 }
 
-/// Sets the quantity of `product` in the cart of `user`.
-pub async fn set_quantity(
-    db: &DatabaseConnection,
+/// Sets the quantity of `product` in the cart of `user`; whether it was there.
+pub async fn update_quantity(
+    db: &impl ConnectionTrait,
     user: Uuid,
     product: Uuid,
     quantity: i32,
-) -> Result<(), OrderError> {
-    let txn = db.begin().await?;
-    check_available(&txn, product, quantity).await?;
-    let result = txn
+) -> Result<bool, DbErr> {
+    let result = db
         .execute_raw(stmt(
             "UPDATE cart_items ci SET quantity = $3, updated_at = now() FROM carts c
              WHERE ci.cart_id = c.id AND c.user_id = $1 AND ci.product_id = $2",
             vec![user.into(), product.into(), quantity.into()],
         ))
         .await?;
-    if result.rows_affected() == 0 {
-        return Err(OrderError::UnknownCartItem);
-    }
-    txn.commit().await?;
-    Ok(())
+    Ok(result.rows_affected() > 0)
 }
 
-/// Sets the quantity of the cart line `item` of `user`; returns its product id.
-pub async fn set_item_quantity(
-    db: &DatabaseConnection,
+/// The product of the cart line `item`, if it is in the cart of `user`.
+pub async fn item_product(
+    db: &impl ConnectionTrait,
     user: Uuid,
     item: Uuid,
-    quantity: i32,
-) -> Result<Uuid, OrderError> {
+) -> Result<Option<Uuid>, DbErr> {
     #[derive(FromQueryResult)]
     struct P {
         product_id: Uuid,
     }
-    let line = P::find_by_statement(stmt(
+    Ok(P::find_by_statement(stmt(
         "SELECT ci.product_id FROM cart_items ci JOIN carts c ON c.id = ci.cart_id WHERE ci.id = $1 AND c.user_id = $2",
         vec![item.into(), user.into()],
     ))
     .one(db)
     .await?
-    .ok_or_else(|| OrderError::UnknownCartItem)?;
-    set_quantity(db, user, line.product_id, quantity).await?;
-    Ok(line.product_id)
+    .map(|p| p.product_id))
 }
 
 /// Removes `product` from the cart of `user`.
-pub async fn remove(db: &DatabaseConnection, user: Uuid, product: Uuid) -> Result<(), OrderError> {
+pub async fn remove(
+    db: &impl ConnectionTrait,
+    user: Uuid,
+    product: Uuid,
+) -> Result<(), OrderError> {
     let result = db
         .execute_raw(stmt(
             "DELETE FROM cart_items ci USING carts c WHERE ci.cart_id = c.id AND c.user_id = $1 AND ci.product_id = $2",

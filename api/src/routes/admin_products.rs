@@ -17,7 +17,7 @@ use crate::{
     catalogue::{
         bulk::{self, RowError},
         error::CatalogueError,
-        model::{self, Category, NewProduct, ProductStatus, ProductView, field_error},
+        model::{self, Category, NewProduct, ProductStatus, ProductView},
         repo::{self, ProductPatch, Versioned},
         service,
     },
@@ -174,7 +174,7 @@ impl AdminProductsApi {
             b.stock,
             b.low_stock_threshold,
         )
-        .map_err(field_error)?;
+        .map_err(CatalogueError::from)?;
         let id = repo::insert(&state.db, &product).await?;
         tracing::info!(product_id = %id, "product created");
         Self::created(&state, id).await
@@ -208,7 +208,7 @@ impl AdminProductsApi {
             form.stock,
             form.low_stock_threshold,
         )
-        .map_err(field_error)?;
+        .map_err(CatalogueError::from)?;
         let id = service::create_with_images(&state.db, &product, form.images).await?;
         Self::created(&state, id).await
     }
@@ -312,30 +312,30 @@ impl AdminProductsApi {
                 .as_deref()
                 .map(model::check_name)
                 .transpose()
-                .map_err(field_error)?,
+                .map_err(CatalogueError::from)?,
             description: b
                 .description
                 .as_deref()
                 .map(model::check_description)
                 .transpose()
-                .map_err(field_error)?,
+                .map_err(CatalogueError::from)?,
             price_cents: b
                 .price_cents
                 .map(model::check_price)
                 .transpose()
-                .map_err(field_error)?,
+                .map_err(CatalogueError::from)?,
             currency: b
                 .currency
                 .as_deref()
                 .map(model::check_currency)
                 .transpose()
-                .map_err(field_error)?,
+                .map_err(CatalogueError::from)?,
             category: b.category,
             low_stock_threshold: b
                 .low_stock_threshold
                 .map(|n| model::check_count("low_stock_threshold", n))
                 .transpose()
-                .map_err(field_error)?,
+                .map_err(CatalogueError::from)?,
             status: b.status,
         };
         match repo::update(&state.db, id.0, version, &patch).await? {

@@ -10,7 +10,10 @@ use crate::{
     envelope::Envelope,
     error::ApiError,
     json_body::JsonBody,
-    orders::cart::{self, Cart, CartItem},
+    orders::{
+        cart::{self, Cart, CartItem},
+        service,
+    },
     state::SharedState,
 };
 
@@ -128,7 +131,7 @@ impl CartApi {
     ) -> Result<Json<Envelope<CartView>>, ApiError> {
         let max = state.settings.max_quantity_per_product;
         let quantity = cart::check_quantity("quantity", body.quantity, max)?;
-        cart::add(&state.db, auth.0.sub, body.product_id, quantity, max).await?;
+        service::add_to_cart(&state.db, auth.0.sub, body.product_id, quantity, max).await?;
         answer(&state, auth.0.sub, "added to cart").await
     }
 
@@ -150,7 +153,7 @@ impl CartApi {
             body.quantity,
             state.settings.max_quantity_per_product,
         )?;
-        cart::set_quantity(&state.db, auth.0.sub, product_id.0, quantity).await?;
+        service::set_cart_quantity(&state.db, auth.0.sub, product_id.0, quantity).await?;
         answer(&state, auth.0.sub, "quantity updated").await
     }
 

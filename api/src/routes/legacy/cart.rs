@@ -10,7 +10,10 @@ use crate::{
     error::ApiError,
     json_body::JsonBody,
     money::format_cents,
-    orders::cart::{self, CartItem},
+    orders::{
+        cart::{self, CartItem},
+        service,
+    },
     routes::ApiTags,
     state::SharedState,
 };
@@ -87,7 +90,7 @@ impl LegacyCartApi {
     ) -> Result<Json<LegacyMessage>, ApiError> {
         let max = state.settings.max_quantity_per_product;
         let quantity = cart::check_quantity("quantity", body.quantity.unwrap_or(1), max)?;
-        cart::add(&state.db, auth.0.sub, body.product_id, quantity, max).await?;
+        service::add_to_cart(&state.db, auth.0.sub, body.product_id, quantity, max).await?;
         Ok(Json(LegacyMessage {
             message: "added to cart".into(),
         }))
@@ -133,7 +136,7 @@ impl LegacyCartApi {
             body.quantity,
             state.settings.max_quantity_per_product,
         )?;
-        cart::set_item_quantity(&state.db, auth.0.sub, id.0, quantity).await?;
+        service::set_cart_item_quantity(&state.db, auth.0.sub, id.0, quantity).await?;
         let line = cart::lines(&state.db, auth.0.sub)
             .await?
             .into_iter()

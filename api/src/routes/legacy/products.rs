@@ -11,7 +11,8 @@ use crate::{
     auth::extract::AdminAuth,
     catalogue::{
         cache,
-        model::{Category, ImageRef, NewProduct, ProductView, field_error},
+        error::CatalogueError,
+        model::{Category, ImageRef, NewProduct, ProductView},
         repo, service,
     },
     error::ApiError,
@@ -139,7 +140,7 @@ impl LegacyProductsApi {
             None,
         )
         .map_err(|(field, problem)| {
-            field_error((
+            CatalogueError::from((
                 if field == "price_cents" {
                     "price"
                 } else {
