@@ -135,6 +135,78 @@ pub struct ProductView {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A product as stored, with its images (the first is the main one).
+#[derive(Debug, Clone)]
+pub struct Product {
+    /// Id.
+    pub id: Uuid,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Price in cents.
+    pub price_cents: i64,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// Category.
+    pub category: Category,
+    /// Units in stock.
+    pub stock: i32,
+    /// Low-stock threshold.
+    pub low_stock_threshold: i32,
+    /// On sale or archived.
+    pub status: ProductStatus,
+    /// Images, in order.
+    pub images: Vec<Image>,
+    /// Optimistic-concurrency version of the fields `PATCH` edits.
+    pub version: i32,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// An image of a product, as stored (without its bytes).
+#[derive(Debug, Clone)]
+pub struct Image {
+    /// Image id.
+    pub id: Uuid,
+    /// Path that serves the bytes from any instance.
+    pub url: String,
+    /// Its content type.
+    pub content_type: String,
+}
+
+impl From<Image> for ImageRef {
+    fn from(i: Image) -> Self {
+        Self {
+            id: i.id,
+            url: i.url,
+            content_type: i.content_type,
+        }
+    }
+}
+
+impl From<Product> for ProductView {
+    fn from(p: Product) -> Self {
+        Self {
+            id: p.id,
+            name: p.name,
+            description: p.description,
+            price_cents: p.price_cents,
+            currency: p.currency,
+            category: p.category,
+            stock: p.stock,
+            low_stock_threshold: p.low_stock_threshold,
+            status: p.status,
+            images: p.images.into_iter().map(ImageRef::from).collect(),
+            version: p.version,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
 /// Longest name accepted.
 pub const MAX_NAME: usize = 200;
 /// Longest description accepted.

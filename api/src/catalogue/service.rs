@@ -11,7 +11,7 @@ use super::{
     cache::CatalogueCache,
     error::CatalogueError,
     images,
-    model::{NewProduct, ProductView},
+    model::{NewProduct, Product},
     repo::{self, StockChange},
 };
 
@@ -74,7 +74,7 @@ pub async fn adjust_stock(
     delta: i32,
     reason: &str,
     by: Uuid,
-) -> Result<ProductView, CatalogueError> {
+) -> Result<Product, CatalogueError> {
     let txn = db.begin().await?;
     match repo::adjust_stock(&txn, id, delta, reason, by).await? {
         StockChange::Applied(product) => {
@@ -99,7 +99,7 @@ pub async fn product_after_write(
     db: &DatabaseConnection,
     cache: &CatalogueCache,
     id: Uuid,
-) -> Result<ProductView, CatalogueError> {
+) -> Result<Product, CatalogueError> {
     cache.invalidate().await;
     repo::by_id(db, id)
         .await?

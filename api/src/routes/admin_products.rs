@@ -148,7 +148,9 @@ pub struct AdminProductsApi;
 impl AdminProductsApi {
     async fn created(state: &SharedState, id: Uuid) -> Result<Created, ApiError> {
         Ok(Created::Created(Json(Envelope::new(
-            service::product_after_write(&state.db, &state.catalogue, id).await?,
+            service::product_after_write(&state.db, &state.catalogue, id)
+                .await?
+                .into(),
             "product created",
         ))))
     }
@@ -341,7 +343,7 @@ impl AdminProductsApi {
         match repo::update(&state.db, id.0, version, &patch).await? {
             Versioned::Written(product) => {
                 state.catalogue.invalidate().await;
-                Ok(Json(Envelope::new(*product, "product updated")))
+                Ok(Json(Envelope::new((*product).into(), "product updated")))
             }
             Versioned::Missing => Err(ApiError::not_found("product")),
             Versioned::Stale(current) => Err(CatalogueError::VersionConflict { current }.into()),
@@ -397,6 +399,6 @@ impl AdminProductsApi {
         let product =
             service::adjust_stock(&state.db, id.0, body.delta, reason, admin.0.sub).await?;
         state.catalogue.invalidate().await;
-        Ok(Json(Envelope::new(product, "stock adjusted")))
+        Ok(Json(Envelope::new(product.into(), "stock adjusted")))
     }
 }

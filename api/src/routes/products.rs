@@ -193,6 +193,7 @@ async fn listing(state: &SharedState, query: ListQuery) -> Result<ListResponse, 
     let db = state.db.clone();
     let load = || async move {
         let (items, total) = repo::list(&db, &query).await?;
+        let items: Vec<ProductView> = items.into_iter().map(ProductView::from).collect();
         let pagination = Pagination {
             page,
             page_size,
@@ -291,7 +292,11 @@ impl ProductsApi {
         let (body, outcome) = state
             .catalogue
             .get_or_load_json(cache::PRODUCTS_WITH_IMAGES, || async move {
-                let items = repo::with_images_only(&db).await?;
+                let items: Vec<ProductView> = repo::with_images_only(&db)
+                    .await?
+                    .into_iter()
+                    .map(ProductView::from)
+                    .collect();
                 let total = items.len() as u64;
                 let pagination = Pagination {
                     page: 1,
@@ -323,7 +328,7 @@ impl ProductsApi {
         let (product, outcome): (Option<ProductView>, CacheOutcome) = state
             .catalogue
             .get_or_load_open(&format!("products:item:{product_id}"), || async move {
-                repo::by_id(&db, product_id).await
+                Ok(repo::by_id(&db, product_id).await?.map(ProductView::from))
             })
             .await?;
         match product {

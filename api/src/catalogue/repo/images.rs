@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::ProductRow;
 use crate::{
-    catalogue::model::{Category, ImageRef, ProductStatus, ProductView},
+    catalogue::model::{Category, Image, Product, ProductStatus},
     entities::product_images,
     sql::stmt,
 };
@@ -21,12 +21,12 @@ struct ImageRow {
     content_type: String,
 }
 
-/// Attaches image references to rows.
+/// Attaches image references to rows: the products.
 pub async fn with_images(
     db: &impl ConnectionTrait,
     rows: Vec<ProductRow>,
-) -> Result<Vec<ProductView>, DbErr> {
-    let mut images: HashMap<Uuid, Vec<ImageRef>> = HashMap::new();
+) -> Result<Vec<Product>, DbErr> {
+    let mut images: HashMap<Uuid, Vec<Image>> = HashMap::new();
     if !rows.is_empty() {
         let ids = rows
             .iter()
@@ -43,7 +43,7 @@ pub async fn with_images(
         .all(db)
         .await?;
         for image in found {
-            images.entry(image.product_id).or_default().push(ImageRef {
+            images.entry(image.product_id).or_default().push(Image {
                 url: image_url(image.product_id, image.id),
                 id: image.id,
                 content_type: image.content_type,
@@ -53,21 +53,21 @@ pub async fn with_images(
     rows.into_iter()
         .map(|r| {
             let images = images.remove(&r.id).unwrap_or_default();
-            view(r, images)
+            product(r, images)
         })
         .collect()
 }
 
-/// A row and its images as clients see them. A category outside the 12 known ones
+/// A row and its images as a [`Product`]. A category outside the 12 known ones
 /// (which the schema's `CHECK` forbids) is an error, never silently another category.
-fn view(r: ProductRow, images: Vec<ImageRef>) -> Result<ProductView, DbErr> {
+fn product(r: ProductRow, images: Vec<Image>) -> Result<Product, DbErr> {
     let category = Category::parse(&r.category).ok_or_else(|| {
         DbErr::Type(format!(
             "product {} has the unknown category `{}`",
             r.id, r.category
         ))
     })?;
-    Ok(ProductView {
+    Ok(Product {
         images,
         id: r.id,
         name: r.name,

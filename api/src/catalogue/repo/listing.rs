@@ -5,7 +5,7 @@ use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Value};
 
 use super::{COLUMNS, Count, ProductRow, with_images};
 use crate::{
-    catalogue::model::{Category, ProductView},
+    catalogue::model::{Category, Product},
     sql::stmt,
 };
 
@@ -63,10 +63,7 @@ fn escape_like(q: &str) -> String {
 }
 
 /// One page of active products and the total matching.
-pub async fn list(
-    db: &impl ConnectionTrait,
-    q: &ListQuery,
-) -> Result<(Vec<ProductView>, u64), DbErr> {
+pub async fn list(db: &impl ConnectionTrait, q: &ListQuery) -> Result<(Vec<Product>, u64), DbErr> {
     let mut conditions = vec!["status = 'active'".to_owned()];
     let mut values: Vec<Value> = Vec::new();
     let bind = |v: Value, values: &mut Vec<Value>| {
@@ -123,7 +120,7 @@ pub const MAX_UNPAGED: u64 = 1000;
 
 /// Every active product (the seed's `all_products`), newest first (at most
 /// [`MAX_UNPAGED`]).
-pub async fn all_active(db: &impl ConnectionTrait) -> Result<Vec<ProductView>, DbErr> {
+pub async fn all_active(db: &impl ConnectionTrait) -> Result<Vec<Product>, DbErr> {
     let rows = ProductRow::find_by_statement(stmt(
         &format!(
             "SELECT {COLUMNS} FROM products WHERE status = 'active' ORDER BY created_at DESC, id
@@ -137,7 +134,7 @@ pub async fn all_active(db: &impl ConnectionTrait) -> Result<Vec<ProductView>, D
 }
 
 /// Active products that have at least one image (the seed's `products_with_images`).
-pub async fn with_images_only(db: &impl ConnectionTrait) -> Result<Vec<ProductView>, DbErr> {
+pub async fn with_images_only(db: &impl ConnectionTrait) -> Result<Vec<Product>, DbErr> {
     let rows = ProductRow::find_by_statement(stmt(
         &format!(
             "SELECT {COLUMNS} FROM products p WHERE status = 'active'

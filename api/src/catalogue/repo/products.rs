@@ -5,13 +5,13 @@ use uuid::Uuid;
 
 use super::{COLUMNS, ProductRow, with_images};
 use crate::{
-    catalogue::model::{Category, NewProduct, ProductStatus, ProductView},
+    catalogue::model::{Category, NewProduct, Product, ProductStatus},
     entities::products,
     sql::stmt,
 };
 
 /// One product, archived or not.
-pub async fn by_id(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<ProductView>, DbErr> {
+pub async fn by_id(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<Product>, DbErr> {
     let row = ProductRow::find_by_statement(stmt(
         &format!("SELECT {COLUMNS} FROM products WHERE id = $1"),
         vec![id.into()],
@@ -112,7 +112,7 @@ pub struct ProductPatch {
 /// Outcome of a versioned write.
 pub enum Versioned {
     /// Written; the new row.
-    Written(Box<ProductView>),
+    Written(Box<Product>),
     /// No such product.
     Missing,
     /// The version did not match; the current version.

@@ -5,12 +5,12 @@ use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
 use uuid::Uuid;
 
 use super::{COLUMNS, ProductRow, with_images};
-use crate::{catalogue::model::ProductView, sql::stmt};
+use crate::{catalogue::model::Product, sql::stmt};
 
 /// Outcome of a stock adjustment.
 pub enum StockChange {
     /// Applied.
-    Applied(Box<ProductView>),
+    Applied(Box<Product>),
     /// No such product.
     Missing,
     /// It would go below zero; the current stock.

@@ -150,7 +150,8 @@ impl LegacyProductsApi {
             ))
         })?;
         let id = service::create_with_images(&state.db, &product, vec![form.product_file]).await?;
-        let product = service::product_after_write(&state.db, &state.catalogue, id).await?;
+        let product =
+            ProductView::from(service::product_after_write(&state.db, &state.catalogue, id).await?);
         let image = product
             .images
             .first()
@@ -181,7 +182,11 @@ impl LegacyProductsApi {
         let (products, _) = state
             .catalogue
             .get_or_load(cache::ALL_PRODUCTS, || async move {
-                repo::all_active(&db).await
+                let products = repo::all_active(&db).await?;
+                Ok(products
+                    .into_iter()
+                    .map(ProductView::from)
+                    .collect::<Vec<_>>())
             })
             .await?;
         Ok(Json(

@@ -6,7 +6,7 @@ use poem_openapi::{Object, OpenApi, payload::Json};
 use super::{products::LegacyProduct, units};
 use crate::{
     auth::extract::AdminAuth,
-    catalogue::repo,
+    catalogue::{model::ProductView, repo},
     error::ApiError,
     routes::ApiTags,
     shop_stats::{self, ShopStats},
@@ -148,7 +148,11 @@ impl LegacyStatsApi {
     ) -> Result<Json<Vec<LegacyProduct>>, ApiError> {
         let products = repo::all_active(&state.db).await?;
         Ok(Json(
-            products.into_iter().map(LegacyProduct::from).collect(),
+            products
+                .into_iter()
+                .map(ProductView::from)
+                .map(LegacyProduct::from)
+                .collect(),
         ))
     }
 }
