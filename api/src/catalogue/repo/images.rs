@@ -3,7 +3,10 @@
 
 use std::collections::HashMap;
 
-use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait, FromQueryResult};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult,
+    QueryFilter, QueryOrder, QuerySelect,
+};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -28,20 +31,20 @@ pub async fn with_images(
 ) -> Result<Vec<Product>, DbErr> {
     let mut images: HashMap<Uuid, Vec<Image>> = HashMap::new();
     if !rows.is_empty() {
-        let ids = rows
-            .iter()
-            .map(|r| format!("'{}'", r.id))
-            .collect::<Vec<_>>()
-            .join(",");
-        let found = ImageRow::find_by_statement(stmt(
-            &format!(
-                "SELECT id, product_id, content_type FROM product_images
-                 WHERE product_id IN ({ids}) ORDER BY position, created_at"
-            ),
-            vec![],
-        ))
-        .all(db)
-        .await?;
+        // Only the references: never the bytes.
+        let found = product_images::Entity::find()
+            .select_only()
+            .columns([
+                product_images::Column::Id,
+                product_images::Column::ProductId,
+                product_images::Column::ContentType,
+            ])
+            .filter(product_images::Column::ProductId.is_in(rows.iter().map(|r| r.id)))
+            .order_by_asc(product_images::Column::Position)
+            .order_by_asc(product_images::Column::CreatedAt)
+            .into_model::<ImageRow>()
+            .all(db)
+            .await?;
         for image in found {
             images.entry(image.product_id).or_default().push(Image {
                 url: image_url(image.product_id, image.id),
