@@ -37,10 +37,10 @@ pub fn try_seal(key: &SealKey, plain: &str) -> Result<String, SealFailed> {
     Ok(STANDARD.encode(out))
 }
 
-/// As [`try_seal`], for the one caller that cannot propagate an error yet
-/// (`auth::service`, which should switch to [`try_seal`]): a failure, which a valid
-/// key and nonce size rule out, is logged and yields an empty value that [`open`]
-/// refuses, so it can never be mistaken for a sealed code.
+/// As [`try_seal`], for the one caller that cannot propagate an error yet (the OTP
+/// event written by `auth`, which should switch to [`try_seal`]): a failure, which
+/// a valid key and nonce size rule out, is logged and yields an empty value that
+/// [`open`] refuses, so it can never be mistaken for a sealed code.
 pub fn seal(key: &SealKey, plain: &str) -> String {
     try_seal(key, plain).unwrap_or_else(|e| {
         tracing::error!(error = %e, "sealing an event secret failed");
