@@ -138,3 +138,6 @@ impl From<CatalogueError> for ApiError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

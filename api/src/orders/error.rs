@@ -218,3 +218,6 @@ fn idempotency_in_progress() -> ApiError {
     )
     .with_header(header::RETRY_AFTER, "1")
 }
+
+#[cfg(test)]
+mod tests;
