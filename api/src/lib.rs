@@ -20,6 +20,7 @@ pub mod outbox;
 pub mod password;
 pub mod routes;
 pub mod shop_stats;
+pub mod sql;
 pub mod startup;
 pub mod state;
 

@@ -18,18 +18,34 @@ use crate::config::SealKey;
 #[error("sealed value is invalid or was sealed with another key")]
 pub struct SealError;
 
-/// Encrypts `plain`; the result is base64 of nonce ‖ ciphertext.
-pub fn seal(key: &SealKey, plain: &str) -> String {
+/// Why a value could not be sealed.
+#[derive(Debug, thiserror::Error)]
+#[error("sealing failed")]
+pub struct SealFailed;
+
+/// Encrypts `plain`; the result is base64 of nonce ‖ ciphertext. An encryption
+/// failure is an error, never an empty or partial value.
+pub fn try_seal(key: &SealKey, plain: &str) -> Result<String, SealFailed> {
     let cipher = XChaCha20Poly1305::new((&key.0).into());
     let mut nonce = [0u8; 24];
     rand::rng().fill_bytes(&mut nonce);
-    // Encryption with a valid key and nonce size cannot fail.
     let ciphertext = cipher
         .encrypt(&XNonce::from(nonce), plain.as_bytes())
-        .unwrap_or_default();
+        .map_err(|_| SealFailed)?;
     let mut out = nonce.to_vec();
     out.extend(ciphertext);
-    STANDARD.encode(out)
+    Ok(STANDARD.encode(out))
+}
+
+/// As [`try_seal`], for the one caller that cannot propagate an error yet (the OTP
+/// event written by `auth`, which should switch to [`try_seal`]): a failure, which
+/// a valid key and nonce size rule out, is logged and yields an empty value that
+/// [`open`] refuses, so it can never be mistaken for a sealed code.
+pub fn seal(key: &SealKey, plain: &str) -> String {
+    try_seal(key, plain).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "sealing an event secret failed");
+        String::new()
+    })
 }
 
 /// Decrypts a value made by [`seal`].
@@ -59,6 +75,14 @@ mod tests {
         assert_eq!(open(&key, &sealed).ok().as_deref(), Some("123456"));
         assert!(open(&SealKey([8; 32]), &sealed).is_err());
         assert!(open(&key, "garbage").is_err());
+    }
+
+    #[test]
+    fn try_seal_gives_a_value_that_opens() {
+        let key = SealKey([3; 32]);
+        let sealed = try_seal(&key, "654321").unwrap_or_default();
+        assert_eq!(open(&key, &sealed).ok().as_deref(), Some("654321"));
+        assert!(open(&key, "").is_err());
     }
 
     #[test]

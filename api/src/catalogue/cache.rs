@@ -36,7 +36,8 @@ use rand::Rng;
 use redis::aio::ConnectionManager;
 use serde::{Serialize, de::DeserializeOwned};
 
-use crate::{error::ApiError, metrics::Metrics};
+use super::error::CatalogueError;
+use crate::metrics::Metrics;
 
 /// The generation counter.
 pub const GENERATION_KEY: &str = "products:generation";
@@ -168,7 +169,7 @@ impl CatalogueCache {
         &self,
         key: &str,
         load: F,
-    ) -> Result<(T, CacheOutcome), ApiError>
+    ) -> Result<(T, CacheOutcome), CatalogueError>
     where
         T: Serialize + DeserializeOwned,
         F: FnOnce() -> Fut,
@@ -183,7 +184,7 @@ impl CatalogueCache {
         &self,
         key: &str,
         load: F,
-    ) -> Result<(T, CacheOutcome), ApiError>
+    ) -> Result<(T, CacheOutcome), CatalogueError>
     where
         T: Serialize + DeserializeOwned,
         F: FnOnce() -> Fut,
@@ -197,7 +198,7 @@ impl CatalogueCache {
         key: &str,
         load: F,
         budgeted: bool,
-    ) -> Result<(T, CacheOutcome), ApiError>
+    ) -> Result<(T, CacheOutcome), CatalogueError>
     where
         T: Serialize + DeserializeOwned,
         F: FnOnce() -> Fut,
@@ -208,7 +209,8 @@ impl CatalogueCache {
             serde_json::to_vec(&value).map_err(|e| sea_orm::DbErr::Custom(e.to_string()))
         };
         let (json, outcome) = self.get_or_load_inner(key, load_json, budgeted).await?;
-        let value = serde_json::from_slice(&json).map_err(ApiError::internal)?;
+        let value =
+            serde_json::from_slice(&json).map_err(|e| CatalogueError::Invariant(e.to_string()))?;
         Ok((value, outcome))
     }
 
@@ -218,7 +220,7 @@ impl CatalogueCache {
         &self,
         key: &str,
         load: F,
-    ) -> Result<(Bytes, CacheOutcome), ApiError>
+    ) -> Result<(Bytes, CacheOutcome), CatalogueError>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Vec<u8>, sea_orm::DbErr>>,
@@ -233,7 +235,7 @@ impl CatalogueCache {
         key: &str,
         open: bool,
         load: F,
-    ) -> Result<(Bytes, CacheOutcome), ApiError>
+    ) -> Result<(Bytes, CacheOutcome), CatalogueError>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Vec<u8>, sea_orm::DbErr>>,
@@ -246,7 +248,7 @@ impl CatalogueCache {
         key: &str,
         load: F,
         budgeted: bool,
-    ) -> Result<(Bytes, CacheOutcome), ApiError>
+    ) -> Result<(Bytes, CacheOutcome), CatalogueError>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Vec<u8>, sea_orm::DbErr>>,
@@ -378,25 +380,4 @@ pub fn listing_key<Q: Serialize>(query: &Q) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::{stamp, unstamp};
-
-    #[test]
-    fn a_stamped_value_comes_back_only_under_its_generation() {
-        let stored = stamp(42, br#"{"a":1}"#);
-        assert_eq!(stored, br#"42:{"a":1}"#);
-        assert_eq!(
-            unstamp(stored.clone(), 42).as_deref(),
-            Some(&br#"{"a":1}"#[..])
-        );
-        assert_eq!(unstamp(stored, 43), None);
-    }
-
-    #[test]
-    fn values_in_another_format_are_misses() {
-        assert_eq!(unstamp(br#"{"generation":1,"data":[]}"#.to_vec(), 1), None);
-        assert_eq!(unstamp(b"no colon here".to_vec(), 0), None);
-        assert_eq!(unstamp(Vec::new(), 0), None);
-        assert_eq!(unstamp(b"-1:[]".to_vec(), 1), None);
-    }
-}
+mod tests;

@@ -1,9 +1,6 @@
 //! Image validation: the type is read from the bytes, never from the client's claim.
 
-use poem::http::StatusCode;
-use serde_json::json;
-
-use crate::error::ApiError;
+use super::error::CatalogueError;
 
 /// Largest image accepted (5 MiB).
 pub const MAX_IMAGE_BYTES: usize = 5 * 1024 * 1024;
@@ -22,32 +19,22 @@ pub fn sniff(bytes: &[u8]) -> Option<&'static str> {
 }
 
 /// Checks one uploaded image: 413 when too large, 415 when not an accepted type.
-pub fn validate(field: &str, bytes: &[u8]) -> Result<&'static str, ApiError> {
+pub fn validate(field: &str, bytes: &[u8]) -> Result<&'static str, CatalogueError> {
     if bytes.len() > MAX_IMAGE_BYTES {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "IMAGE_TOO_LARGE",
-            format!("{field}: images are limited to {MAX_IMAGE_BYTES} bytes"),
-        )
-        .with_details(
-            json!({ "field": field, "limit_bytes": MAX_IMAGE_BYTES, "size_bytes": bytes.len() }),
-        ));
+        return Err(CatalogueError::ImageTooLarge {
+            field: field.to_owned(),
+            size_bytes: bytes.len(),
+        });
     }
-    sniff(bytes).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "UNSUPPORTED_IMAGE_TYPE",
-            format!("{field}: only JPEG, PNG and WebP images are accepted"),
-        )
-        .with_details(
-            json!({ "field": field, "accepted": ["image/jpeg", "image/png", "image/webp"] }),
-        )
+    sniff(bytes).ok_or_else(|| CatalogueError::UnsupportedImageType {
+        field: field.to_owned(),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ApiError;
 
     #[test]
     fn the_type_comes_from_the_bytes() {
@@ -62,12 +49,16 @@ mod tests {
     fn too_large_is_413_and_text_is_415() {
         let big = vec![0xFF; MAX_IMAGE_BYTES + 1];
         assert_eq!(
-            validate("images", &big).err().map(|e| e.status.as_u16()),
+            validate("images", &big)
+                .err()
+                .map(ApiError::from)
+                .map(|e| e.status.as_u16()),
             Some(413)
         );
         assert_eq!(
             validate("images", b"plain text")
                 .err()
+                .map(ApiError::from)
                 .map(|e| e.status.as_u16()),
             Some(415)
         );

@@ -5,8 +5,6 @@ use poem_openapi::{Enum, Object};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::error::ApiError;
-
 /// Product categories (the original shop's list).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Serialize, Deserialize)]
 #[oai(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -137,6 +135,78 @@ pub struct ProductView {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A product as stored, with its images (the first is the main one).
+#[derive(Debug, Clone)]
+pub struct Product {
+    /// Id.
+    pub id: Uuid,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Price in cents.
+    pub price_cents: i64,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// Category.
+    pub category: Category,
+    /// Units in stock.
+    pub stock: i32,
+    /// Low-stock threshold.
+    pub low_stock_threshold: i32,
+    /// On sale or archived.
+    pub status: ProductStatus,
+    /// Images, in order.
+    pub images: Vec<Image>,
+    /// Optimistic-concurrency version of the fields `PATCH` edits.
+    pub version: i32,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// An image of a product, as stored (without its bytes).
+#[derive(Debug, Clone)]
+pub struct Image {
+    /// Image id.
+    pub id: Uuid,
+    /// Path that serves the bytes from any instance.
+    pub url: String,
+    /// Its content type.
+    pub content_type: String,
+}
+
+impl From<Image> for ImageRef {
+    fn from(i: Image) -> Self {
+        Self {
+            id: i.id,
+            url: i.url,
+            content_type: i.content_type,
+        }
+    }
+}
+
+impl From<Product> for ProductView {
+    fn from(p: Product) -> Self {
+        Self {
+            id: p.id,
+            name: p.name,
+            description: p.description,
+            price_cents: p.price_cents,
+            currency: p.currency,
+            category: p.category,
+            stock: p.stock,
+            low_stock_threshold: p.low_stock_threshold,
+            status: p.status,
+            images: p.images.into_iter().map(ImageRef::from).collect(),
+            version: p.version,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
 /// Longest name accepted.
 pub const MAX_NAME: usize = 200;
 /// Longest description accepted.
@@ -245,11 +315,6 @@ pub fn check_count(field: &'static str, n: i64) -> Result<i32, FieldError> {
     Ok(n as i32)
 }
 
-/// Turns a field problem into the API error.
-pub fn field_error((field, problem): FieldError) -> ApiError {
-    ApiError::validation(field, problem)
-}
-
 impl NewProduct {
     /// Validates raw fields.
     pub fn parse(
@@ -277,81 +342,4 @@ impl NewProduct {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_valid_product_parses_and_bad_fields_are_named() {
-        assert!(NewProduct::parse("Tea", None, 450, None, Category::Beverages, 10, None).is_ok());
-        let field = |r: Result<NewProduct, FieldError>| r.err().map(|e| e.0);
-        assert_eq!(
-            field(NewProduct::parse(
-                "",
-                None,
-                1,
-                None,
-                Category::Beverages,
-                1,
-                None
-            )),
-            Some("name")
-        );
-        assert_eq!(
-            field(NewProduct::parse(
-                &"x".repeat(10_000),
-                None,
-                1,
-                None,
-                Category::Beverages,
-                1,
-                None
-            )),
-            Some("name")
-        );
-        assert_eq!(
-            field(NewProduct::parse(
-                "a",
-                None,
-                -1,
-                None,
-                Category::Beverages,
-                1,
-                None
-            )),
-            Some("price_cents")
-        );
-        assert_eq!(
-            field(NewProduct::parse(
-                "a",
-                None,
-                1,
-                Some("dollars"),
-                Category::Beverages,
-                1,
-                None
-            )),
-            Some("currency")
-        );
-        assert_eq!(
-            field(NewProduct::parse(
-                "a",
-                None,
-                1,
-                None,
-                Category::Beverages,
-                -3,
-                None
-            )),
-            Some("stock")
-        );
-    }
-
-    #[test]
-    fn categories_round_trip_through_their_names() {
-        for c in Category::ALL {
-            assert_eq!(Category::parse(c.as_str()), Some(c));
-        }
-        assert_eq!(Category::parse("beverages"), Some(Category::Beverages));
-        assert_eq!(Category::parse("WEAPONS"), None);
-    }
-}
+mod tests;

@@ -1,20 +1,18 @@
-//! The cart of a user. Concurrent adds of the same product sum atomically
+//! The cart of a user: queries on any connection (the transactions are in
+//! `orders::service`). Concurrent adds of the same product sum atomically
 //! (`INSERT ... ON CONFLICT DO UPDATE SET quantity = quantity + excluded`).
 
-use poem::http::StatusCode;
-use poem_openapi::Object;
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, FromQueryResult, Statement,
-    TransactionTrait,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter,
 };
-use serde_json::json;
 use uuid::Uuid;
 
-use crate::error::ApiError;
+use super::error::{OrderError, Shortage};
+use crate::{entities::carts, sql::stmt};
 
-/// A cart line as clients see it.
-#[derive(Debug, Clone, Object, FromQueryResult)]
-pub struct CartLine {
+/// A cart line, priced now.
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct CartItem {
     /// Cart item id.
     pub id: Uuid,
     /// Product id.
@@ -34,10 +32,10 @@ pub struct CartLine {
 }
 
 /// A cart.
-#[derive(Debug, Clone, Object)]
-pub struct CartView {
+#[derive(Debug, Clone)]
+pub struct Cart {
     /// Lines, oldest first.
-    pub items: Vec<CartLine>,
+    pub items: Vec<CartItem>,
     /// Sum of the line totals, in cents.
     pub total_cents: i64,
     /// Units in the cart.
@@ -46,13 +44,9 @@ pub struct CartView {
     pub currency: String,
 }
 
-fn stmt(sql: &str, values: Vec<sea_orm::Value>) -> Statement {
-    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
-}
-
 /// The cart lines of `user`.
-pub async fn lines(db: &impl ConnectionTrait, user: Uuid) -> Result<Vec<CartLine>, DbErr> {
-    CartLine::find_by_statement(stmt(
+pub async fn lines(db: &impl ConnectionTrait, user: Uuid) -> Result<Vec<CartItem>, DbErr> {
+    CartItem::find_by_statement(stmt(
         "SELECT ci.id, ci.product_id, p.name AS product_name, p.price_cents AS unit_price_cents,
                 p.currency, ci.quantity, p.price_cents * ci.quantity AS line_total_cents,
                 p.stock AS available
@@ -65,9 +59,9 @@ pub async fn lines(db: &impl ConnectionTrait, user: Uuid) -> Result<Vec<CartLine
 }
 
 /// The cart of `user`.
-pub async fn view(db: &impl ConnectionTrait, user: Uuid) -> Result<CartView, DbErr> {
+pub async fn view(db: &impl ConnectionTrait, user: Uuid) -> Result<Cart, DbErr> {
     let items = lines(db, user).await?;
-    Ok(CartView {
+    Ok(Cart {
         total_cents: items.iter().map(|l| l.line_total_cents).sum(),
         item_count: items.iter().map(|l| i64::from(l.quantity)).sum(),
         currency: items
@@ -98,81 +92,70 @@ async fn product_state(
 }
 
 /// Checks that `product` is on sale with `quantity` in stock now; returns its currency.
-async fn check_available(
+pub async fn check_available(
     db: &impl ConnectionTrait,
     product: Uuid,
     quantity: i32,
-) -> Result<String, ApiError> {
+) -> Result<String, OrderError> {
     let Some(p) = product_state(db, product).await? else {
-        return Err(ApiError::not_found("product"));
+        return Err(OrderError::UnknownProduct);
     };
     if p.status != "active" {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "PRODUCT_UNAVAILABLE",
-            format!("{} is no longer on sale", p.name),
-        )
-        .with_details(json!({ "product_id": product })));
+        return Err(OrderError::ProductUnavailable {
+            product_id: product,
+            name: p.name,
+        });
     }
     if p.stock < quantity {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "INSUFFICIENT_STOCK",
-            format!("only {} of {} in stock", p.stock, p.name),
-        )
-        .with_details(json!({ "products": [{ "product_id": product, "name": p.name, "requested": quantity, "available": p.stock }] })));
+        return Err(OrderError::NotInStock(Shortage {
+            product_id: product,
+            name: p.name,
+            requested: quantity,
+            available: p.stock,
+        }));
     }
     Ok(p.currency)
 }
 
 /// Checks a requested quantity against the per-product limit.
-pub fn check_quantity(field: &str, quantity: i64, max: i32) -> Result<i32, ApiError> {
+pub fn check_quantity(field: &str, quantity: i64, max: i32) -> Result<i32, OrderError> {
     if quantity < 1 || quantity > i64::from(max) {
-        return Err(ApiError::validation(
-            field,
-            format!("must be between 1 and {max}"),
-        ));
+        return Err(OrderError::InvalidQuantity {
+            field: field.to_owned(),
+            max,
+        });
     }
     Ok(quantity as i32)
-}
-
-fn limit_exceeded(max: i32, total: i32) -> ApiError {
-    ApiError::new(
-        StatusCode::CONFLICT,
-        "QUANTITY_LIMIT",
-        format!("at most {max} of one product per cart (this would make {total})"),
-    )
-    .with_details(json!({ "field": "quantity", "max": max, "would_be": total }))
 }
 
 /// The most lines (distinct products) one cart holds: an order's event and its
 /// e-mail stay small, and no list the API returns grows without bound.
 pub const MAX_CART_LINES: i64 = 100;
 
-/// Adds `quantity` of `product` (or increases the line); returns the line's id.
-pub async fn add(
-    db: &DatabaseConnection,
-    user: Uuid,
-    product: Uuid,
-    quantity: i32,
-    max: i32,
-) -> Result<Uuid, ApiError> {
-    let txn = db.begin().await?;
-    let currency = check_available(&txn, product, quantity).await?;
+/// The cart of `user`, created if need be, locked until the transaction ends.
+pub async fn upsert_cart(txn: &impl ConnectionTrait, user: Uuid) -> Result<Uuid, OrderError> {
     #[derive(FromQueryResult)]
     struct Id {
         id: Uuid,
     }
-    let cart = Id::find_by_statement(stmt(
+    Ok(Id::find_by_statement(stmt(
         "INSERT INTO carts (id, user_id) VALUES ($1, $2)
          ON CONFLICT (user_id) DO UPDATE SET updated_at = now() RETURNING id",
         vec![Uuid::now_v7().into(), user.into()],
     ))
-    .one(&txn)
+    .one(txn)
     .await?
-    .ok_or_else(|| ApiError::internal("cart upsert returned nothing"))?;
-    // The upsert above locks the cart row, so two adds to one cart are decided one
-    // after the other: a cart never ends up holding two currencies.
+    .ok_or(OrderError::Invariant("cart upsert returned nothing"))?
+    .id)
+}
+
+/// Refuses `product` (priced in `currency`) when the cart holds another currency.
+pub async fn check_cart_currency(
+    txn: &impl ConnectionTrait,
+    cart: Uuid,
+    product: Uuid,
+    currency: String,
+) -> Result<(), OrderError> {
     #[derive(FromQueryResult)]
     struct Other {
         currency: String,
@@ -180,115 +163,110 @@ pub async fn add(
     if let Some(other) = Other::find_by_statement(stmt(
         "SELECT p.currency FROM cart_items ci JOIN products p ON p.id = ci.product_id
          WHERE ci.cart_id = $1 AND ci.product_id <> $2 AND p.currency <> $3 LIMIT 1",
-        vec![cart.id.into(), product.into(), currency.clone().into()],
+        vec![cart.into(), product.into(), currency.clone().into()],
     ))
-    .one(&txn)
+    .one(txn)
     .await?
     {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "CART_CURRENCY_MISMATCH",
-            format!(
-                "this product is priced in {currency} and the cart holds products in {}; one order is paid in one currency",
-                other.currency
-            ),
-        )
-        .with_details(json!({ "product_id": product, "currency": currency, "cart_currency": other.currency })));
+        return Err(OrderError::CartCurrencyMismatch {
+            product_id: product,
+            currency,
+            cart_currency: other.currency,
+        });
     }
-    #[derive(FromQueryResult)]
-    struct Line {
-        id: Uuid,
-        quantity: i32,
-    }
-    let line = Line::find_by_statement(stmt(
+    Ok(())
+}
+
+/// A cart line after an add.
+#[derive(FromQueryResult)]
+pub struct Line {
+    /// Cart item id.
+    pub id: Uuid,
+    /// Its quantity now.
+    pub quantity: i32,
+}
+
+/// Adds `quantity` to the line of `product` (created if need be); the line now.
+pub async fn upsert_line(
+    txn: &impl ConnectionTrait,
+    cart: Uuid,
+    product: Uuid,
+    quantity: i32,
+) -> Result<Line, OrderError> {
+    Line::find_by_statement(stmt(
         "INSERT INTO cart_items (id, cart_id, product_id, quantity) VALUES ($1, $2, $3, $4)
          ON CONFLICT (cart_id, product_id)
            DO UPDATE SET quantity = cart_items.quantity + EXCLUDED.quantity, updated_at = now()
          RETURNING id, quantity",
         vec![
             Uuid::now_v7().into(),
-            cart.id.into(),
+            cart.into(),
             product.into(),
             quantity.into(),
         ],
     ))
-    .one(&txn)
+    .one(txn)
     .await?
-    .ok_or_else(|| ApiError::internal("cart line upsert returned nothing"))?;
-    if line.quantity > max {
-        return Err(limit_exceeded(max, line.quantity));
-    }
+    .ok_or(OrderError::Invariant("cart line upsert returned nothing"))
+}
+
+/// The number of lines of `cart`.
+pub async fn line_count(txn: &impl ConnectionTrait, cart: Uuid) -> Result<i64, OrderError> {
     #[derive(FromQueryResult)]
     struct Count {
         lines: i64,
     }
-    let count = Count::find_by_statement(stmt(
+    Ok(Count::find_by_statement(stmt(
         "SELECT count(*) AS lines FROM cart_items WHERE cart_id = $1",
-        vec![cart.id.into()],
+        vec![cart.into()],
     ))
-    .one(&txn)
+    .one(txn)
     .await?
-    .map_or(0, |c| c.lines);
-    if count > MAX_CART_LINES {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "CART_FULL",
-            format!("a cart holds at most {MAX_CART_LINES} different products"),
-        )
-        .with_details(json!({ "max_lines": MAX_CART_LINES })));
-    }
-    check_available(&txn, product, line.quantity).await?;
-    txn.commit().await?;
-    Ok(line.id)
+    .map_or(0, |c| c.lines))
 }
 
-/// Sets the quantity of `product` in the cart of `user`.
-pub async fn set_quantity(
-    db: &DatabaseConnection,
+/// Sets the quantity of `product` in the cart of `user`; whether it was there.
+pub async fn update_quantity(
+    db: &impl ConnectionTrait,
     user: Uuid,
     product: Uuid,
     quantity: i32,
-) -> Result<(), ApiError> {
-    let txn = db.begin().await?;
-    check_available(&txn, product, quantity).await?;
-    let result = txn
+) -> Result<bool, DbErr> {
+    let result = db
         .execute_raw(stmt(
             "UPDATE cart_items ci SET quantity = $3, updated_at = now() FROM carts c
              WHERE ci.cart_id = c.id AND c.user_id = $1 AND ci.product_id = $2",
             vec![user.into(), product.into(), quantity.into()],
         ))
         .await?;
-    if result.rows_affected() == 0 {
-        return Err(ApiError::not_found("cart item"));
-    }
-    txn.commit().await?;
-    Ok(())
+    Ok(result.rows_affected() > 0)
 }
 
-/// Sets the quantity of the cart line `item` of `user`; returns its product id.
-pub async fn set_item_quantity(
-    db: &DatabaseConnection,
+/// The product of the cart line `item`, if it is in the cart of `user`.
+pub async fn item_product(
+    db: &impl ConnectionTrait,
     user: Uuid,
     item: Uuid,
-    quantity: i32,
-) -> Result<Uuid, ApiError> {
+) -> Result<Option<Uuid>, DbErr> {
     #[derive(FromQueryResult)]
     struct P {
         product_id: Uuid,
     }
-    let line = P::find_by_statement(stmt(
+    Ok(P::find_by_statement(stmt(
         "SELECT ci.product_id FROM cart_items ci JOIN carts c ON c.id = ci.cart_id WHERE ci.id = $1 AND c.user_id = $2",
         vec![item.into(), user.into()],
     ))
     .one(db)
     .await?
-    .ok_or_else(|| ApiError::not_found("cart item"))?;
-    set_quantity(db, user, line.product_id, quantity).await?;
-    Ok(line.product_id)
+    .map(|p| p.product_id))
 }
 
 /// Removes `product` from the cart of `user`.
-pub async fn remove(db: &DatabaseConnection, user: Uuid, product: Uuid) -> Result<(), ApiError> {
+pub async fn remove(
+    db: &impl ConnectionTrait,
+    user: Uuid,
+    product: Uuid,
+) -> Result<(), OrderError> {
     let result = db
         .execute_raw(stmt(
             "DELETE FROM cart_items ci USING carts c WHERE ci.cart_id = c.id AND c.user_id = $1 AND ci.product_id = $2",
@@ -296,18 +274,16 @@ pub async fn remove(db: &DatabaseConnection, user: Uuid, product: Uuid) -> Resul
         ))
         .await?;
     if result.rows_affected() == 0 {
-        return Err(ApiError::not_found("cart item"));
+        return Err(OrderError::UnknownCartItem);
     }
     Ok(())
 }
 
 /// Whether `user` has a cart at all.
 pub async fn exists(db: &impl ConnectionTrait, user: Uuid) -> Result<bool, DbErr> {
-    Ok(db
-        .query_one_raw(stmt(
-            "SELECT 1 AS one FROM carts WHERE user_id = $1",
-            vec![user.into()],
-        ))
+    Ok(carts::Entity::find()
+        .filter(carts::Column::UserId.eq(user))
+        .count(db)
         .await?
-        .is_some())
+        > 0)
 }

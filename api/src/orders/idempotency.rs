@@ -12,13 +12,13 @@
 //! therefore cannot overwrite the answer of the one that took it: its `complete`
 //! fails, its transaction (and order) rolls back, and it answers 409.
 
-use poem::http::StatusCode;
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, FromQueryResult, Statement};
+use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::error::ApiError;
+use super::error::OrderError;
+use crate::sql::stmt;
 
 /// An `in_progress` key older than this is considered abandoned.
 pub const STALE_AFTER_SECS: i64 = 60;
@@ -43,30 +43,18 @@ pub fn request_hash(body: &[u8]) -> String {
 
 /// Validates a client key given as raw header bytes (a key outside printable ASCII is
 /// refused like any other bad key, never ignored).
-pub fn parse_key_bytes(raw: &[u8]) -> Result<String, ApiError> {
-    let text = std::str::from_utf8(raw).map_err(|_| {
-        ApiError::validation(
-            "Idempotency-Key",
-            "must be 1 to 255 printable ASCII characters",
-        )
-    })?;
+pub fn parse_key_bytes(raw: &[u8]) -> Result<String, OrderError> {
+    let text = std::str::from_utf8(raw).map_err(|_| OrderError::InvalidIdempotencyKey)?;
     parse_key(text)
 }
 
 /// Validates a client key.
-pub fn parse_key(raw: &str) -> Result<String, ApiError> {
+pub fn parse_key(raw: &str) -> Result<String, OrderError> {
     let key = raw.trim();
     if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(ApiError::validation(
-            "Idempotency-Key",
-            "must be 1 to 255 printable ASCII characters",
-        ));
+        return Err(OrderError::InvalidIdempotencyKey);
     }
     Ok(key.to_owned())
-}
-
-fn stmt(sql: &str, values: Vec<sea_orm::Value>) -> Statement {
-    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
 }
 
 /// Claims `key` for `user`, or says how to answer.
@@ -75,7 +63,7 @@ pub async fn claim(
     user: Uuid,
     key: &str,
     hash: &str,
-) -> Result<Claim, ApiError> {
+) -> Result<Claim, OrderError> {
     // Expired keys are forgotten first, so they can be reused.
     db.execute_raw(stmt(
         "DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND expires_at < now()",
@@ -108,19 +96,9 @@ pub async fn claim(
     ))
     .one(db)
     .await?
-    .ok_or_else(|| {
-        ApiError::new(
-            StatusCode::CONFLICT,
-            "IDEMPOTENCY_IN_PROGRESS",
-            "retry in a moment",
-        )
-    })?;
+    .ok_or(OrderError::IdempotencyKeyVanished)?;
     if row.request_hash != hash {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "IDEMPOTENCY_KEY_REUSED",
-            "this Idempotency-Key was used with a different request body",
-        ));
+        return Err(OrderError::IdempotencyKeyReused);
     }
     match (row.state.as_str(), row.response_status, row.response_body) {
         ("done", Some(status), Some(body)) => Ok(Claim::Replay {
@@ -144,20 +122,11 @@ pub async fn claim(
             if taken.rows_affected() == 1 {
                 Ok(Claim::Proceed(fence))
             } else {
-                Err(in_progress())
+                Err(OrderError::IdempotencyInProgress)
             }
         }
-        _ => Err(in_progress()),
+        _ => Err(OrderError::IdempotencyInProgress),
     }
-}
-
-fn in_progress() -> ApiError {
-    ApiError::new(
-        StatusCode::CONFLICT,
-        "IDEMPOTENCY_IN_PROGRESS",
-        "a request with this Idempotency-Key is still being processed",
-    )
-    .with_header(poem::http::header::RETRY_AFTER, "1")
 }
 
 /// Stores the response of the request that claimed `key` with `fence` (call inside its
@@ -170,7 +139,7 @@ pub async fn complete(
     fence: Uuid,
     status: u16,
     body: &Value,
-) -> Result<(), ApiError> {
+) -> Result<(), OrderError> {
     let stored = db
         .execute_raw(stmt(
             "UPDATE idempotency_keys SET state = 'done', response_status = $3, response_body = $4
@@ -187,7 +156,7 @@ pub async fn complete(
     if stored.rows_affected() == 1 {
         Ok(())
     } else {
-        Err(in_progress())
+        Err(OrderError::IdempotencyInProgress)
     }
 }
 

@@ -6,8 +6,14 @@
 //! - an order, its items (with price snapshots), the emptied cart and its
 //!   `order-placed` outbox event commit together or not at all;
 //! - a user touches only their own cart and orders: another user's id is 404.
+//!
+//! Layers: `service` owns transactions, `place`, `repo`, `cart` and `idempotency`
+//! take any connection; failures are [`error::OrderError`], mapped to the API's
+//! error shape in one place.
 
 pub mod cart;
+pub mod error;
 pub mod idempotency;
 pub mod place;
 pub mod repo;
+pub mod service;

@@ -1,14 +1,14 @@
-//! Reading orders.
+//! Reading orders: domain rows, mapped to what clients see by the routes.
 
 use chrono::{DateTime, Utc};
-use poem_openapi::Object;
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, FromQueryResult, Statement};
-use serde::{Deserialize, Serialize};
+use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
 use uuid::Uuid;
 
+use crate::sql::stmt;
+
 /// An order line with its price snapshot.
-#[derive(Debug, Clone, Object, FromQueryResult, Serialize, Deserialize)]
-pub struct OrderLine {
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct OrderItem {
     /// Product id.
     pub product_id: Uuid,
     /// Product name when ordered.
@@ -33,17 +33,13 @@ struct OrderRow {
     created_at: DateTime<Utc>,
 }
 
-/// An order.
-#[derive(Debug, Clone, Object, Serialize, Deserialize)]
-pub struct OrderView {
+/// An order and its lines.
+#[derive(Debug, Clone)]
+pub struct Order {
     /// Id.
     pub id: Uuid,
-    /// Short human order number (e.g. 1042), unique, shown in the confirmation
-    /// e-mail as "Order #1042". Absent only from a replayed `Idempotency-Key` answer
-    /// stored before order numbers existed.
-    #[oai(skip_serializing_if_is_none)]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub number: Option<i64>,
+    /// Short human order number, unique.
+    pub number: i64,
     /// Buyer.
     pub user_id: Uuid,
     /// `pending`, `paid`, `shipped`, `completed` or `cancelled`.
@@ -51,7 +47,7 @@ pub struct OrderView {
     /// The buyer's note, if any.
     pub note: Option<String>,
     /// Lines.
-    pub items: Vec<OrderLine>,
+    pub items: Vec<OrderItem>,
     /// Sum of the lines, in cents.
     pub total_cents: i64,
     /// Currency.
@@ -60,23 +56,19 @@ pub struct OrderView {
     pub created_at: DateTime<Utc>,
 }
 
-fn stmt(sql: &str, values: Vec<sea_orm::Value>) -> Statement {
-    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
-}
-
-async fn attach(db: &impl ConnectionTrait, rows: Vec<OrderRow>) -> Result<Vec<OrderView>, DbErr> {
+async fn attach(db: &impl ConnectionTrait, rows: Vec<OrderRow>) -> Result<Vec<Order>, DbErr> {
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
-        let items = OrderLine::find_by_statement(stmt(
+        let items = OrderItem::find_by_statement(stmt(
             "SELECT product_id, name, unit_price_cents, quantity, line_total_cents
              FROM order_items WHERE order_id = $1 ORDER BY id",
             vec![row.id.into()],
         ))
         .all(db)
         .await?;
-        out.push(OrderView {
+        out.push(Order {
             id: row.id,
-            number: Some(row.number),
+            number: row.number,
             user_id: row.user_id,
             status: row.status,
             note: row.note,
@@ -95,7 +87,7 @@ pub async fn get(
     id: Uuid,
     viewer: Uuid,
     is_admin: bool,
-) -> Result<Option<OrderView>, DbErr> {
+) -> Result<Option<Order>, DbErr> {
     let row = OrderRow::find_by_statement(stmt(
         "SELECT id, number, user_id, status, note, total_cents, currency, created_at FROM orders
          WHERE id = $1 AND (user_id = $2 OR $3)",
@@ -112,7 +104,7 @@ pub async fn mine(
     user: Uuid,
     page: u64,
     page_size: u64,
-) -> Result<(Vec<OrderView>, u64), DbErr> {
+) -> Result<(Vec<Order>, u64), DbErr> {
     #[derive(FromQueryResult)]
     struct Count {
         total: i64,

@@ -1,25 +1,31 @@
 //! Admin catalogue writes. Each one commits, then invalidates the catalogue cache,
 //! then answers: when the admin hears "done", every instance lists the change.
 
+mod dto;
+
 use poem::{http::StatusCode, web::Data};
 use poem_openapi::{
-    ApiRequest, ApiResponse, Multipart, Object, OpenApi,
+    OpenApi,
     param::{Header, Path, Query},
-    payload::{Json, PlainText},
-    types::multipart::Upload,
+    payload::Json,
 };
-use sea_orm::TransactionTrait;
 use serde_json::json;
 use uuid::Uuid;
+
+pub use dto::{
+    Archived, BulkFile, BulkReport, CreateProduct, Created, PatchProduct, StockAdjustment,
+    UploadProduct,
+};
 
 use super::ApiTags;
 use crate::{
     auth::extract::AdminAuth,
     catalogue::{
-        bulk::{self, RowError},
-        images,
-        model::{self, Category, NewProduct, ProductStatus, ProductView, field_error},
-        repo::{self, ProductPatch, StockChange, Versioned},
+        bulk,
+        error::CatalogueError,
+        model::{self, Category, NewProduct, ProductView},
+        repo::{self, ProductPatch, Versioned},
+        service,
     },
     envelope::Envelope,
     error::ApiError,
@@ -27,140 +33,15 @@ use crate::{
     state::SharedState,
 };
 
-/// Most images in one upload.
-pub const MAX_IMAGES: usize = 8;
-
-/// `POST /api/admin/products`.
-#[derive(Debug, Object)]
-pub struct CreateProduct {
-    /// Name, 1 to 200 characters.
-    pub name: String,
-    /// Description, at most 5000 characters.
-    pub description: Option<String>,
-    /// Price in cents, 0 to 100000000.
-    pub price_cents: i64,
-    /// ISO 4217 code (default `USD`).
-    pub currency: Option<String>,
-    /// Category.
-    pub category: Category,
-    /// Initial stock, 0 to 1000000.
-    pub stock: i64,
-    /// Low-stock threshold (default 5).
-    pub low_stock_threshold: Option<i64>,
-}
-
-/// `POST /api/admin/products/upload`: the product fields and zero or more images
-/// (JPEG, PNG or WebP, 5 MB each, at most 8, and at most 25 MB for the whole request:
-/// 413 beyond).
-#[derive(Debug, Multipart)]
-pub struct UploadProduct {
-    /// Name.
-    pub name: String,
-    /// Description.
-    pub description: Option<String>,
-    /// Price in cents.
-    pub price_cents: i64,
-    /// ISO 4217 code (default `USD`).
-    pub currency: Option<String>,
-    /// Category.
-    pub category: String,
-    /// Initial stock.
-    pub stock: i64,
-    /// Low-stock threshold (default 5).
-    pub low_stock_threshold: Option<i64>,
-    /// Image files.
-    pub images: Vec<Upload>,
-}
-
-/// `PATCH /api/admin/products/{id}`: fields to change; `version` (or `If-Match`) must
-/// be the version the client last read.
-#[derive(Debug, Object)]
-pub struct PatchProduct {
-    /// The version last read; a stale one gets 409.
-    pub version: Option<i32>,
-    /// New name.
-    pub name: Option<String>,
-    /// New description.
-    pub description: Option<String>,
-    /// New price in cents.
-    pub price_cents: Option<i64>,
-    /// New currency.
-    pub currency: Option<String>,
-    /// New category.
-    pub category: Option<Category>,
-    /// New low-stock threshold.
-    pub low_stock_threshold: Option<i64>,
-    /// `active` or `archived`.
-    pub status: Option<ProductStatus>,
-}
-
-/// `POST /api/admin/products/{id}/stock`.
-#[derive(Debug, Object)]
-pub struct StockAdjustment {
-    /// Units to add (positive) or remove (negative); never below zero.
-    pub delta: i32,
-    /// Why (recorded in the inventory ledger), 1 to 200 characters.
-    pub reason: String,
-}
-
-/// A bulk file: CSV with a header row, or a JSON array of row objects.
-#[derive(Debug, ApiRequest)]
-pub enum BulkFile {
-    /// CSV: `name,description,price_cents,currency,category,stock,low_stock_threshold`
-    /// (name, price_cents, category and stock required).
-    #[oai(content_type = "text/csv")]
-    Csv(PlainText<String>),
-    /// A JSON array of objects with the same fields.
-    Json(Json<Vec<serde_json::Value>>),
-}
-
-/// What a bulk import did.
-#[derive(Debug, Object)]
-pub struct BulkReport {
-    /// Rows read.
-    pub total_rows: u64,
-    /// Rows that passed validation.
-    pub valid_rows: u64,
-    /// Rows written.
-    pub created: u64,
-    /// `true` when only validation ran.
-    pub dry_run: bool,
-    /// One entry per bad row.
-    pub errors: Vec<RowError>,
-}
-
-/// 201 with the product.
-#[derive(ApiResponse)]
-pub enum Created {
-    /// The product was created.
-    #[oai(status = 201)]
-    Created(Json<Envelope<ProductView>>),
-}
-
-/// 204.
-#[derive(ApiResponse)]
-pub enum Archived {
-    /// The product is archived: hidden from listings, kept for past orders.
-    #[oai(status = 204)]
-    NoContent,
-}
-
 /// Admin catalogue writes.
 pub struct AdminProductsApi;
-
-fn stale(current: i32) -> ApiError {
-    ApiError::new(
-        StatusCode::CONFLICT,
-        "VERSION_CONFLICT",
-        "the product changed since you read it; reload and retry",
-    )
-    .with_details(json!({ "current_version": current }))
-}
 
 impl AdminProductsApi {
     async fn created(state: &SharedState, id: Uuid) -> Result<Created, ApiError> {
         Ok(Created::Created(Json(Envelope::new(
-            created_product(state, id).await?,
+            service::product_after_write(&state.db, &state.catalogue, id)
+                .await?
+                .into(),
             "product created",
         ))))
     }
@@ -186,7 +67,7 @@ impl AdminProductsApi {
             b.stock,
             b.low_stock_threshold,
         )
-        .map_err(field_error)?;
+        .map_err(CatalogueError::from)?;
         let id = repo::insert(&state.db, &product).await?;
         tracing::info!(product_id = %id, "product created");
         Self::created(&state, id).await
@@ -220,8 +101,8 @@ impl AdminProductsApi {
             form.stock,
             form.low_stock_threshold,
         )
-        .map_err(field_error)?;
-        let id = create_with_images(&state, &product, form.images).await?;
+        .map_err(CatalogueError::from)?;
+        let id = service::create_with_images(&state.db, &product, form.images).await?;
         Self::created(&state, id).await
     }
 
@@ -268,9 +149,7 @@ impl AdminProductsApi {
             })));
         }
         if !dry_run && !parsed.valid.is_empty() {
-            let txn = state.db.begin().await?;
-            report.created = repo::insert_many(&txn, &parsed.valid).await?;
-            txn.commit().await?;
+            report.created = service::import(&state.db, &parsed.valid).await?;
             state.catalogue.invalidate().await;
             tracing::info!(
                 created = report.created,
@@ -326,39 +205,39 @@ impl AdminProductsApi {
                 .as_deref()
                 .map(model::check_name)
                 .transpose()
-                .map_err(field_error)?,
+                .map_err(CatalogueError::from)?,
             description: b
                 .description
                 .as_deref()
                 .map(model::check_description)
                 .transpose()
-                .map_err(field_error)?,
+                .map_err(CatalogueError::from)?,
             price_cents: b
                 .price_cents
                 .map(model::check_price)
                 .transpose()
-                .map_err(field_error)?,
+                .map_err(CatalogueError::from)?,
             currency: b
                 .currency
                 .as_deref()
                 .map(model::check_currency)
                 .transpose()
-                .map_err(field_error)?,
+                .map_err(CatalogueError::from)?,
             category: b.category,
             low_stock_threshold: b
                 .low_stock_threshold
                 .map(|n| model::check_count("low_stock_threshold", n))
                 .transpose()
-                .map_err(field_error)?,
+                .map_err(CatalogueError::from)?,
             status: b.status,
         };
         match repo::update(&state.db, id.0, version, &patch).await? {
             Versioned::Written(product) => {
                 state.catalogue.invalidate().await;
-                Ok(Json(Envelope::new(*product, "product updated")))
+                Ok(Json(Envelope::new((*product).into(), "product updated")))
             }
             Versioned::Missing => Err(ApiError::not_found("product")),
-            Versioned::Stale(current) => Err(stale(current)),
+            Versioned::Stale(current) => Err(CatalogueError::VersionConflict { current }.into()),
         }
     }
 
@@ -408,78 +287,9 @@ impl AdminProductsApi {
                 "must be 1 to 200 characters",
             ));
         }
-        let txn = state.db.begin().await?;
-        let outcome = repo::adjust_stock(&txn, id.0, body.delta, reason, admin.0.sub).await?;
-        match outcome {
-            StockChange::Applied(product) => {
-                txn.commit().await?;
-                state.catalogue.invalidate().await;
-                Ok(Json(Envelope::new(*product, "stock adjusted")))
-            }
-            StockChange::Missing => Err(ApiError::not_found("product")),
-            StockChange::Insufficient(stock) => Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "INSUFFICIENT_STOCK",
-                format!("only {stock} in stock; stock cannot go below zero"),
-            )
-            .with_details(json!({ "product_id": id.0, "available": stock }))),
-            StockChange::TooMuch(stock) => Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "STOCK_LIMIT",
-                format!(
-                    "stock is {stock}; it cannot go above {}",
-                    crate::catalogue::model::MAX_STOCK_LEVEL
-                ),
-            )
-            .with_details(json!({
-                "field": "delta",
-                "product_id": id.0,
-                "stock": stock,
-                "max": crate::catalogue::model::MAX_STOCK_LEVEL,
-            }))),
-        }
+        let product =
+            service::adjust_stock(&state.db, id.0, body.delta, reason, admin.0.sub).await?;
+        state.catalogue.invalidate().await;
+        Ok(Json(Envelope::new(product.into(), "stock adjusted")))
     }
-}
-
-/// After a product was written: invalidates the catalogue cache (before the answer,
-/// so every instance shows it at once) and reads the product back.
-pub async fn created_product(state: &SharedState, id: Uuid) -> Result<ProductView, ApiError> {
-    state.catalogue.invalidate().await;
-    repo::by_id(&state.db, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("product"))
-}
-
-/// Validates every image, then writes the product and its images in one transaction.
-pub async fn create_with_images(
-    state: &SharedState,
-    product: &NewProduct,
-    uploads: Vec<Upload>,
-) -> Result<Uuid, ApiError> {
-    if uploads.len() > MAX_IMAGES {
-        return Err(ApiError::validation(
-            "images",
-            format!("at most {MAX_IMAGES} images"),
-        ));
-    }
-    let mut files = Vec::with_capacity(uploads.len());
-    for upload in uploads {
-        let bytes = upload.into_vec().await.map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "INVALID_MULTIPART",
-                format!("images: {e}"),
-            )
-        })?;
-        let content_type = images::validate("images", &bytes)?;
-        files.push((content_type, bytes));
-    }
-    let txn = state.db.begin().await?;
-    let id = repo::insert(&txn, product).await?;
-    for (position, (content_type, bytes)) in files.into_iter().enumerate() {
-        repo::insert_image(&txn, id, content_type, bytes, position as i32).await?;
-    }
-    txn.commit().await?;
-    tracing::info!(product_id = %id, "product uploaded");
-    Ok(id)
 }

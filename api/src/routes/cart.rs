@@ -10,9 +10,84 @@ use crate::{
     envelope::Envelope,
     error::ApiError,
     json_body::JsonBody,
-    orders::cart::{self, CartView},
+    orders::{
+        cart::{self, Cart, CartItem},
+        service,
+    },
     state::SharedState,
 };
+
+/// A cart line as clients see it.
+#[derive(Debug, Clone, Object)]
+pub struct CartLine {
+    /// Cart item id.
+    pub id: Uuid,
+    /// Product id.
+    pub product_id: Uuid,
+    /// Product name now.
+    pub product_name: String,
+    /// Unit price now, in cents.
+    pub unit_price_cents: i64,
+    /// Currency.
+    pub currency: String,
+    /// Quantity.
+    pub quantity: i32,
+    /// `unit_price_cents * quantity`.
+    pub line_total_cents: i64,
+    /// Units in stock now.
+    pub available: i32,
+}
+
+impl From<CartItem> for CartLine {
+    fn from(i: CartItem) -> Self {
+        Self {
+            id: i.id,
+            product_id: i.product_id,
+            product_name: i.product_name,
+            unit_price_cents: i.unit_price_cents,
+            currency: i.currency,
+            quantity: i.quantity,
+            line_total_cents: i.line_total_cents,
+            available: i.available,
+        }
+    }
+}
+
+/// A cart.
+#[derive(Debug, Clone, Object)]
+pub struct CartView {
+    /// Lines, oldest first.
+    pub items: Vec<CartLine>,
+    /// Sum of the line totals, in cents.
+    pub total_cents: i64,
+    /// Units in the cart.
+    pub item_count: i64,
+    /// Currency of the total.
+    pub currency: String,
+}
+
+impl From<Cart> for CartView {
+    fn from(c: Cart) -> Self {
+        Self {
+            items: c.items.into_iter().map(CartLine::from).collect(),
+            total_cents: c.total_cents,
+            item_count: c.item_count,
+            currency: c.currency,
+        }
+    }
+}
+
+/// The cart of `user` as clients see it, with `message`.
+async fn answer(
+    state: &SharedState,
+    user: Uuid,
+    message: &str,
+) -> Result<Json<Envelope<CartView>>, ApiError> {
+    Ok(Json(Envelope::new(
+        cart::view(&state.db, user).await?.into(),
+        message,
+    )))
+}
 
 /// `POST /api/cart/items`.
 #[derive(Debug, Object)]
@@ -42,10 +117,7 @@ impl CartApi {
         state: Data<&SharedState>,
         auth: BearerAuth,
     ) -> Result<Json<Envelope<CartView>>, ApiError> {
-        Ok(Json(Envelope::new(
-            cart::view(&state.db, auth.0.sub).await?,
-            "your cart",
-        )))
+        answer(&state, auth.0.sub, "your cart").await
     }
 
     /// Add a product (or more of it). The product must be on sale with that much stock
@@ -59,11 +131,8 @@ impl CartApi {
     ) -> Result<Json<Envelope<CartView>>, ApiError> {
         let max = state.settings.max_quantity_per_product;
         let quantity = cart::check_quantity("quantity", body.quantity, max)?;
-        cart::add(&state.db, auth.0.sub, body.product_id, quantity, max).await?;
-        Ok(Json(Envelope::new(
-            cart::view(&state.db, auth.0.sub).await?,
-            "added to cart",
-        )))
+        service::add_to_cart(&state.db, auth.0.sub, body.product_id, quantity, max).await?;
+        answer(&state, auth.0.sub, "added to cart").await
     }
 
     /// Set the quantity of a product in the cart.
@@ -84,11 +153,8 @@ impl CartApi {
             body.quantity,
             state.settings.max_quantity_per_product,
         )?;
-        cart::set_quantity(&state.db, auth.0.sub, product_id.0, quantity).await?;
-        Ok(Json(Envelope::new(
-            cart::view(&state.db, auth.0.sub).await?,
-            "quantity updated",
-        )))
+        service::set_cart_quantity(&state.db, auth.0.sub, product_id.0, quantity).await?;
+        answer(&state, auth.0.sub, "quantity updated").await
     }
 
     /// Remove a product from the cart.
@@ -104,9 +170,6 @@ impl CartApi {
         product_id: Path<Uuid>,
     ) -> Result<Json<Envelope<CartView>>, ApiError> {
         cart::remove(&state.db, auth.0.sub, product_id.0).await?;
-        Ok(Json(Envelope::new(
-            cart::view(&state.db, auth.0.sub).await?,
-            "removed from cart",
-        )))
+        answer(&state, auth.0.sub, "removed from cart").await
     }
 }

@@ -1,28 +1,108 @@
 //! `/api/orders`: place an order from the cart, list mine, read one.
 
+use chrono::{DateTime, Utc};
 use poem::{Request, web::Data};
 use poem_openapi::{
     ApiResponse, Object, OpenApi,
     param::{Header, Path, Query},
     payload::Json,
 };
-use sea_orm::TransactionTrait;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::ApiTags;
 use crate::{
-    auth::{extract::BearerAuth, users},
+    auth::extract::BearerAuth,
     envelope::{Envelope, Pagination},
     error::ApiError,
     json_body::OptionalJsonBody,
     middleware::RequestId,
     orders::{
         idempotency::{self, Claim},
-        place,
-        repo::{self, OrderView},
+        repo::{self, Order, OrderItem},
+        service::{self, StoredAnswer},
     },
     state::SharedState,
 };
+
+/// An order line with its price snapshot.
+#[derive(Debug, Clone, Object, Serialize, Deserialize)]
+pub struct OrderLine {
+    /// Product id.
+    pub product_id: Uuid,
+    /// Product name when ordered.
+    pub name: String,
+    /// Unit price when ordered, in cents.
+    pub unit_price_cents: i64,
+    /// Quantity.
+    pub quantity: i32,
+    /// `unit_price_cents * quantity`.
+    pub line_total_cents: i64,
+}
+
+impl From<OrderItem> for OrderLine {
+    fn from(i: OrderItem) -> Self {
+        Self {
+            product_id: i.product_id,
+            name: i.name,
+            unit_price_cents: i.unit_price_cents,
+            quantity: i.quantity,
+            line_total_cents: i.line_total_cents,
+        }
+    }
+}
+
+/// An order.
+#[derive(Debug, Clone, Object, Serialize, Deserialize)]
+pub struct OrderView {
+    /// Id.
+    pub id: Uuid,
+    /// Short human order number (e.g. 1042), unique, shown in the confirmation
+    /// e-mail as "Order #1042". Absent only from a replayed `Idempotency-Key` answer
+    /// stored before order numbers existed.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<i64>,
+    /// Buyer.
+    pub user_id: Uuid,
+    /// `pending`, `paid`, `shipped`, `completed` or `cancelled`.
+    pub status: String,
+    /// The buyer's note, if any.
+    pub note: Option<String>,
+    /// Lines.
+    pub items: Vec<OrderLine>,
+    /// Sum of the lines, in cents.
+    pub total_cents: i64,
+    /// Currency.
+    pub currency: String,
+    /// When it was placed.
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<Order> for OrderView {
+    fn from(o: Order) -> Self {
+        Self {
+            id: o.id,
+            number: Some(o.number),
+            user_id: o.user_id,
+            status: o.status,
+            note: o.note,
+            items: o.items.into_iter().map(OrderLine::from).collect(),
+            total_cents: o.total_cents,
+            currency: o.currency,
+            created_at: o.created_at,
+        }
+    }
+}
+
+/// The body stored under an `Idempotency-Key` for a placed order: the 201 body.
+fn placed_body(order: &Order) -> serde_json::Value {
+    poem_openapi::types::ToJSON::to_json(&Envelope::new(
+        OrderView::from(order.clone()),
+        "order placed",
+    ))
+    .unwrap_or_default()
+}
 
 /// `POST /api/orders` (the body is optional).
 #[derive(Debug, Clone, Object, serde::Serialize)]
@@ -67,6 +147,89 @@ fn replayed_refusal(status: u16, body: &serde_json::Value) -> ApiError {
     }
 }
 
+/// The buyer's note, trimmed; none when blank; at most 500 characters.
+fn parse_note(body: Option<PlaceOrderRequest>) -> Result<Option<String>, ApiError> {
+    let note = body
+        .and_then(|b| b.note)
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty());
+    if note.as_ref().is_some_and(|n| n.chars().count() > 500) {
+        return Err(ApiError::validation(
+            "note",
+            "must be at most 500 characters",
+        ));
+    }
+    Ok(note)
+}
+
+/// What the `Idempotency-Key` of a request decided.
+enum KeyClaim {
+    /// Place the order; with the claimed key and its fence, if the request has a key.
+    Proceed(Option<(String, Uuid)>),
+    /// The stored 201 of an earlier request with this key.
+    Replay(Box<Placed>),
+}
+
+/// Claims the request's `Idempotency-Key` (read from the raw header), if any; a
+/// stored refusal comes back as the error to send again.
+async fn claim_key(
+    state: &SharedState,
+    user: Uuid,
+    req: &Request,
+    raw: &[u8],
+) -> Result<KeyClaim, ApiError> {
+    let key = req
+        .headers()
+        .get("idempotency-key")
+        .map(|v| idempotency::parse_key_bytes(v.as_bytes()))
+        .transpose()?;
+    let Some(key) = key else {
+        return Ok(KeyClaim::Proceed(None));
+    };
+    match idempotency::claim(&state.db, user, &key, &idempotency::request_hash(raw)).await? {
+        Claim::Proceed(fence) => Ok(KeyClaim::Proceed(Some((key, fence)))),
+        Claim::Replay { status, body } => {
+            if status == 201 {
+                let envelope: Envelope<OrderView> =
+                    poem_openapi::types::ParseFromJSON::parse_from_json(Some(body))
+                        .map_err(|e| ApiError::internal(e.into_message()))?;
+                return Ok(KeyClaim::Replay(Box::new(Placed::Created(
+                    Json(envelope),
+                    Some("true".into()),
+                ))));
+            }
+            Err(replayed_refusal(status, &body))
+        }
+    }
+}
+
+/// After a refused order: a stored refusal is kept under the key (an answer, not an
+/// accident: a retry with this key gets it again, even if stock came back meanwhile);
+/// otherwise nothing was written and nothing was decided, so the key is released
+/// and the client may retry.
+async fn settle_refused_key(
+    state: &SharedState,
+    user: Uuid,
+    key: &str,
+    fence: Uuid,
+    e: &ApiError,
+) -> Result<(), ApiError> {
+    if STORED_REFUSALS.contains(&e.code) {
+        idempotency::complete(
+            &state.db,
+            user,
+            key,
+            fence,
+            e.status.as_u16(),
+            &e.body_json(),
+        )
+        .await?;
+    } else {
+        idempotency::release(&state.db, user, key, fence).await?;
+    }
+    Ok(())
+}
+
 /// The order endpoints.
 pub struct OrdersApi;
 
@@ -89,66 +252,37 @@ impl OrdersApi {
         body: OptionalJsonBody<PlaceOrderRequest>,
     ) -> Result<Placed, ApiError> {
         let user = auth.0.sub;
-        let note = body
-            .0
-            .and_then(|b| b.note)
-            .map(|n| n.trim().to_owned())
-            .filter(|n| !n.is_empty());
-        if note.as_ref().is_some_and(|n| n.chars().count() > 500) {
-            return Err(ApiError::validation(
-                "note",
-                "must be at most 500 characters",
-            ));
-        }
+        let note = parse_note(body.0)?;
         // The request, canonically: two requests differ if their notes differ.
         let raw = serde_json::to_vec(&note).unwrap_or_default();
-        // Read raw: a key poem cannot read as text (non-ASCII) must be refused, not
-        // taken for no key at all.
+        // Read raw (in `claim_key`): a key poem cannot read as text (non-ASCII) must be
+        // refused, not taken for no key at all.
         let _ = idempotency_key;
-        let key = req
-            .headers()
-            .get("idempotency-key")
-            .map(|v| idempotency::parse_key_bytes(v.as_bytes()))
-            .transpose()?;
-        let mut claim = None;
-        if let Some(key) = &key {
-            match idempotency::claim(&state.db, user, key, &idempotency::request_hash(&raw)).await?
-            {
-                Claim::Proceed(fence) => claim = Some((key.clone(), fence)),
-                Claim::Replay { status, body } => {
-                    if status == 201 {
-                        let envelope: Envelope<OrderView> =
-                            poem_openapi::types::ParseFromJSON::parse_from_json(Some(body))
-                                .map_err(|e| ApiError::internal(e.into_message()))?;
-                        return Ok(Placed::Created(Json(envelope), Some("true".into())));
-                    }
-                    return Err(replayed_refusal(status, &body));
-                }
-            }
-        }
-        let result = place_order(&state, user, req, claim.as_ref(), note.as_deref()).await;
+        let claim = match claim_key(&state, user, req, &raw).await? {
+            KeyClaim::Proceed(claim) => claim,
+            KeyClaim::Replay(placed) => return Ok(*placed),
+        };
+        let stored = claim.as_ref().map(|(key, fence)| StoredAnswer {
+            key,
+            fence: *fence,
+            body: &placed_body,
+        });
+        let result = service::place_order(
+            &state.db,
+            user,
+            note.as_deref(),
+            req.data::<RequestId>().map(|r| r.0.clone()),
+            stored,
+        )
+        .await
+        .map_err(ApiError::from);
         if let (Err(e), Some((key, fence))) = (&result, &claim) {
-            if STORED_REFUSALS.contains(&e.code) {
-                // An answer, not an accident: a retry with this key gets it again,
-                // even if stock came back meanwhile.
-                idempotency::complete(
-                    &state.db,
-                    user,
-                    key,
-                    *fence,
-                    e.status.as_u16(),
-                    &e.body_json(),
-                )
-                .await?;
-            } else {
-                // Nothing was written and nothing was decided: the client may retry.
-                idempotency::release(&state.db, user, key, *fence).await?;
-            }
+            settle_refused_key(&state, user, key, *fence, e).await?;
         }
         let order = result?;
         state.catalogue.invalidate().await;
         Ok(Placed::Created(
-            Json(Envelope::new(order, "order placed")),
+            Json(Envelope::new(order.into(), "order placed")),
             None,
         ))
     }
@@ -178,7 +312,7 @@ impl OrdersApi {
         super::products::check_depth(page, page_size)?;
         let (orders, total) = repo::mine(&state.db, auth.0.sub, page, page_size).await?;
         Ok(Json(Envelope::paged(
-            orders,
+            orders.into_iter().map(OrderView::from).collect(),
             "your orders",
             Pagination {
                 page,
@@ -199,38 +333,6 @@ impl OrdersApi {
         let order = repo::get(&state.db, id.0, auth.0.sub, auth.0.role == "admin")
             .await?
             .ok_or_else(|| ApiError::not_found("order"))?;
-        Ok(Json(Envelope::new(order, "order")))
+        Ok(Json(Envelope::new(order.into(), "order")))
     }
-}
-
-/// Runs the order transaction; with a claimed key (and its fence), its response is
-/// stored in the same commit, or nothing is committed when the key was taken over.
-pub async fn place_order(
-    state: &SharedState,
-    user: Uuid,
-    req: &Request,
-    claim: Option<&(String, Uuid)>,
-    note: Option<&str>,
-) -> Result<OrderView, ApiError> {
-    let buyer = users::by_id(&state.db, user)
-        .await?
-        .ok_or_else(|| ApiError::not_found("user"))?;
-    let txn = state.db.begin().await?;
-    let order = place::place(
-        &txn,
-        user,
-        &buyer.email,
-        note,
-        req.data::<RequestId>().map(|r| r.0.clone()),
-    )
-    .await?;
-    if let Some((key, fence)) = claim {
-        let body =
-            poem_openapi::types::ToJSON::to_json(&Envelope::new(order.clone(), "order placed"))
-                .unwrap_or_default();
-        idempotency::complete(&txn, user, key, *fence, 201, &body).await?;
-    }
-    txn.commit().await?;
-    tracing::info!(order_id = %order.id, total_cents = order.total_cents, "order placed");
-    Ok(order)
 }

@@ -1,17 +1,18 @@
 //! Public catalogue reads: listings (cached in Redis, see `catalogue::cache`),
 //! details, counts and image bytes.
 
+mod image;
+
 use poem::web::Data;
 use poem_openapi::{
     ApiResponse, Object, OpenApi,
     param::{Header, Path, Query},
     payload::Json,
-    registry::{
-        MetaHeader, MetaMediaType, MetaResponse, MetaResponses, MetaSchema, MetaSchemaRef, Registry,
-    },
-    types::Type,
 };
 use uuid::Uuid;
+
+pub use image::ImageResponse;
+use image::etag_matches;
 
 use super::ApiTags;
 use crate::{
@@ -102,105 +103,124 @@ pub enum ProductResponse {
     ),
 }
 
-/// Image bytes, or 304. Documented by hand: one 200 response with the three image
-/// types (a derived enum would keep only one content type per status).
-pub enum ImageResponse {
-    /// The bytes, their content type and strong ETag.
-    Image {
-        /// Bytes.
-        bytes: Vec<u8>,
-        /// `image/jpeg`, `image/png` or `image/webp`.
-        content_type: &'static str,
-        /// Strong validator.
-        etag: String,
-    },
-    /// The client's copy is current.
-    NotModified {
-        /// Strong validator.
-        etag: String,
-    },
+/// The query parameters of a listing, as sent.
+struct RawListing {
+    page: Option<u64>,
+    page_size: Option<u64>,
+    category: Option<Category>,
+    min_price_cents: Option<i64>,
+    max_price_cents: Option<i64>,
+    in_stock: Option<bool>,
+    q: Option<String>,
+    sort: Option<Sort>,
 }
 
-impl poem::IntoResponse for ImageResponse {
-    fn into_response(self) -> poem::Response {
-        match self {
-            Self::Image {
-                bytes,
-                content_type,
-                etag,
-            } => poem::Response::builder()
-                .content_type(content_type)
-                .header(poem::http::header::ETAG, etag)
-                .header(poem::http::header::CACHE_CONTROL, IMAGE_CACHE_CONTROL)
-                .body(bytes),
-            Self::NotModified { etag } => poem::Response::builder()
-                .status(poem::http::StatusCode::NOT_MODIFIED)
-                .header(poem::http::header::ETAG, etag)
-                .header(poem::http::header::CACHE_CONTROL, IMAGE_CACHE_CONTROL)
-                .finish(),
+impl RawListing {
+    /// The validated query: 400 naming the parameter at fault, 422 too deep.
+    fn validate(self) -> Result<ListQuery, ApiError> {
+        let page = self.page.unwrap_or(1);
+        if page == 0 {
+            return Err(ApiError::validation("page", "must be at least 1"));
         }
+        let page_size = self.page_size.unwrap_or(20);
+        if !(1..=MAX_PAGE_SIZE).contains(&page_size) {
+            return Err(ApiError::validation(
+                "page_size",
+                format!("must be between 1 and {MAX_PAGE_SIZE}"),
+            ));
+        }
+        check_depth(page, page_size)?;
+        for (field, v) in [
+            ("min_price_cents", self.min_price_cents),
+            ("max_price_cents", self.max_price_cents),
+        ] {
+            if v.is_some_and(|v| v < 0) {
+                return Err(ApiError::validation(field, "must not be negative"));
+            }
+        }
+        if let (Some(min), Some(max)) = (self.min_price_cents, self.max_price_cents)
+            && min > max
+        {
+            return Err(ApiError::validation(
+                "min_price_cents",
+                "must not exceed max_price_cents",
+            ));
+        }
+        // Search is case-insensitive and word spacing does not matter: one key per
+        // meaning, not per spelling.
+        let q = self
+            .q
+            .map(|q| {
+                q.split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .to_lowercase()
+            })
+            .filter(|q| !q.is_empty());
+        if q.as_ref()
+            .is_some_and(|q| q.chars().count() > 100 || q.chars().any(char::is_control))
+        {
+            return Err(ApiError::validation(
+                "q",
+                "must be at most 100 printable characters",
+            ));
+        }
+        let query = ListQuery {
+            page,
+            page_size,
+            category: self.category,
+            min_price_cents: self.min_price_cents,
+            max_price_cents: self.max_price_cents,
+            in_stock: self.in_stock,
+            q,
+            sort: self.sort.unwrap_or(Sort::Newest),
+        };
+        Ok(query)
     }
 }
 
-impl ApiResponse for ImageResponse {
-    fn meta() -> MetaResponses {
-        let header = |name: &str, description: &str| MetaHeader {
-            name: name.to_owned(),
-            description: Some(description.to_owned()),
-            required: true,
-            deprecated: false,
-            schema: String::schema_ref(),
+/// One page of a listing, from the cache when the page is cached (`X-Cache`).
+async fn listing(state: &SharedState, query: ListQuery) -> Result<ListResponse, ApiError> {
+    let (page, page_size) = (query.page, query.page_size);
+    let cacheable = page <= MAX_CACHED_PAGE;
+    // A closed set of keys (never drawing on the cache's budget): no search, no
+    // price filter, a common page size.
+    let open = query.q.is_some()
+        || query.min_price_cents.is_some()
+        || query.max_price_cents.is_some()
+        || !COMMON_PAGE_SIZES.contains(&page_size);
+    let key = cache::listing_key(&query);
+    let db = state.db.clone();
+    let load = || async move {
+        let (items, total) = repo::list(&db, &query).await?;
+        let items: Vec<ProductView> = items.into_iter().map(ProductView::from).collect();
+        let pagination = Pagination {
+            page,
+            page_size,
+            total,
         };
-        let binary = || {
-            let mut schema = MetaSchema::new_with_format("string", "binary");
-            schema.description = Some("the image bytes");
-            MetaSchemaRef::Inline(Box::new(schema))
-        };
-        MetaResponses {
-            responses: vec![
-                MetaResponse {
-                    description: "The image bytes, typed from their content",
-                    status: Some(200),
-                    status_range: None,
-                    content: ["image/jpeg", "image/png", "image/webp"]
-                        .into_iter()
-                        .map(|content_type| MetaMediaType {
-                            content_type,
-                            schema: binary(),
-                        })
-                        .collect(),
-                    headers: vec![
-                        header("ETag", "Strong validator (SHA-256 of the bytes)"),
-                        header("Cache-Control", "Images never change under one id"),
-                    ],
-                },
-                MetaResponse {
-                    description: "The client's copy is current (`If-None-Match` matched)",
-                    status: Some(304),
-                    status_range: None,
-                    content: vec![],
-                    headers: vec![header("ETag", "Strong validator")],
-                },
-            ],
-        }
-    }
-
-    fn register(_registry: &mut Registry) {}
+        Ok(JsonBytes::encode(&Envelope::paged(
+            items, "products", pagination,
+        )))
+    };
+    // The whole body is cached: a hit sends the stored bytes.
+    let (body, outcome) = if cacheable {
+        state
+            .catalogue
+            .get_or_load_listing(&key, open, load)
+            .await?
+    } else {
+        let bytes: Vec<u8> = load().await?;
+        (bytes.into(), cache::CacheOutcome::Bypass)
+    };
+    Ok(ListResponse::Ok(
+        JsonBytes::new(body),
+        outcome.as_str().to_owned(),
+    ))
 }
-
-const IMAGE_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
 
 /// Public product reads.
 pub struct ProductsApi;
-
-fn etag_matches(if_none_match: Option<&str>, etag: &str) -> bool {
-    if_none_match.is_some_and(|v| {
-        v.split(',').any(|t| {
-            let t = t.trim();
-            t == "*" || t == etag || t.strip_prefix("W/") == Some(etag)
-        })
-    })
-}
 
 #[OpenApi(prefix_path = "/api/products", tag = "ApiTags::Products")]
 impl ProductsApi {
@@ -228,96 +248,18 @@ impl ProductsApi {
         /// `newest` (default), `price_asc`, `price_desc` or `name`.
         sort: Query<Option<Sort>>,
     ) -> Result<ListResponse, ApiError> {
-        let page = page.0.unwrap_or(1);
-        if page == 0 {
-            return Err(ApiError::validation("page", "must be at least 1"));
-        }
-        let page_size = page_size.0.unwrap_or(20);
-        if !(1..=MAX_PAGE_SIZE).contains(&page_size) {
-            return Err(ApiError::validation(
-                "page_size",
-                format!("must be between 1 and {MAX_PAGE_SIZE}"),
-            ));
-        }
-        check_depth(page, page_size)?;
-        for (field, v) in [
-            ("min_price_cents", min_price_cents.0),
-            ("max_price_cents", max_price_cents.0),
-        ] {
-            if v.is_some_and(|v| v < 0) {
-                return Err(ApiError::validation(field, "must not be negative"));
-            }
-        }
-        if let (Some(min), Some(max)) = (min_price_cents.0, max_price_cents.0)
-            && min > max
-        {
-            return Err(ApiError::validation(
-                "min_price_cents",
-                "must not exceed max_price_cents",
-            ));
-        }
-        // Search is case-insensitive and word spacing does not matter: one key per
-        // meaning, not per spelling.
-        let q =
-            q.0.map(|q| {
-                q.split_whitespace()
-                    .collect::<Vec<_>>()
-                    .join(" ")
-                    .to_lowercase()
-            })
-            .filter(|q| !q.is_empty());
-        if q.as_ref()
-            .is_some_and(|q| q.chars().count() > 100 || q.chars().any(char::is_control))
-        {
-            return Err(ApiError::validation(
-                "q",
-                "must be at most 100 printable characters",
-            ));
-        }
-        let query = ListQuery {
-            page,
-            page_size,
+        let query = RawListing {
+            page: page.0,
+            page_size: page_size.0,
             category: category.0,
             min_price_cents: min_price_cents.0,
             max_price_cents: max_price_cents.0,
             in_stock: in_stock.0,
-            q,
-            sort: sort.0.unwrap_or(Sort::Newest),
-        };
-        let cacheable = page <= MAX_CACHED_PAGE;
-        // A closed set of keys (never drawing on the cache's budget): no search, no
-        // price filter, a common page size.
-        let open = query.q.is_some()
-            || query.min_price_cents.is_some()
-            || query.max_price_cents.is_some()
-            || !COMMON_PAGE_SIZES.contains(&page_size);
-        let key = cache::listing_key(&query);
-        let db = state.db.clone();
-        let load = || async move {
-            let (items, total) = repo::list(&db, &query).await?;
-            let pagination = Pagination {
-                page,
-                page_size,
-                total,
-            };
-            Ok(JsonBytes::encode(&Envelope::paged(
-                items, "products", pagination,
-            )))
-        };
-        // The whole body is cached: a hit sends the stored bytes.
-        let (body, outcome) = if cacheable {
-            state
-                .catalogue
-                .get_or_load_listing(&key, open, load)
-                .await?
-        } else {
-            let bytes: Vec<u8> = load().await?;
-            (bytes.into(), cache::CacheOutcome::Bypass)
-        };
-        Ok(ListResponse::Ok(
-            JsonBytes::new(body),
-            outcome.as_str().to_owned(),
-        ))
+            q: q.0,
+            sort: sort.0,
+        }
+        .validate()?;
+        listing(&state, query).await
     }
 
     /// The number of active products (cached under `total_products`).
@@ -350,7 +292,11 @@ impl ProductsApi {
         let (body, outcome) = state
             .catalogue
             .get_or_load_json(cache::PRODUCTS_WITH_IMAGES, || async move {
-                let items = repo::with_images_only(&db).await?;
+                let items: Vec<ProductView> = repo::with_images_only(&db)
+                    .await?
+                    .into_iter()
+                    .map(ProductView::from)
+                    .collect();
                 let total = items.len() as u64;
                 let pagination = Pagination {
                     page: 1,
@@ -382,7 +328,7 @@ impl ProductsApi {
         let (product, outcome): (Option<ProductView>, CacheOutcome) = state
             .catalogue
             .get_or_load_open(&format!("products:item:{product_id}"), || async move {
-                repo::by_id(&db, product_id).await
+                Ok(repo::by_id(&db, product_id).await?.map(ProductView::from))
             })
             .await?;
         match product {
@@ -433,20 +379,5 @@ impl ProductsApi {
             bytes: image.bytes,
             content_type,
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::etag_matches;
-
-    #[test]
-    fn if_none_match_matches_the_same_etag_in_a_list_or_star() {
-        let etag = "\"abc\"";
-        assert!(etag_matches(Some("\"abc\""), etag));
-        assert!(etag_matches(Some("\"x\", \"abc\""), etag));
-        assert!(etag_matches(Some("*"), etag));
-        assert!(!etag_matches(Some("\"abd\""), etag));
-        assert!(!etag_matches(None, etag));
     }
 }
