@@ -1,9 +1,5 @@
 //! Raw SQL helpers shared by the repositories: every hand-written statement of the
-//! API is PostgreSQL with `$n` placeholders, its values bound, never spliced in.
+//! API is PostgreSQL with `$n` placeholders, its values bound, never spliced in. The
+//! one helper lives in `shop-common` (the consumers use it too).
 
-use sea_orm::{DbBackend, Statement, Value};
-
-/// A PostgreSQL statement with bound `values` for the `$1`, `$2`, ... of `sql`.
-pub fn stmt(sql: &str, values: Vec<Value>) -> Statement {
-    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
-}
+pub use shop_common::db::stmt;

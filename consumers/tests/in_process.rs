@@ -34,7 +34,7 @@ fn otp_event(key: &SealKey, email: &str, code: &str, purpose: &str) -> EventEnve
             user_id: Uuid::new_v4(),
             email: email.into(),
             name: "<b>Mallory</b>".into(),
-            sealed_code: seal::seal(key, code),
+            sealed_code: seal::seal(key, code).unwrap_or_else(|e| panic!("{e}")),
             expires_in_minutes: 10,
             purpose: purpose.into(),
         },

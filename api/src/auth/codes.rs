@@ -83,12 +83,14 @@ impl Auth {
         purpose: &str,
         request_id: Option<String>,
     ) -> Result<(), AuthError> {
+        let sealed_code = seal::seal(&self.seal_key, code)
+            .map_err(|e| AuthError::Internal(anyhow::anyhow!("sealing the code: {e}")))?;
         let event = EventEnvelope::new(
             AccountOtp {
                 user_id,
                 email: email.to_owned(),
                 name: String::new(),
-                sealed_code: seal::seal(&self.seal_key, code),
+                sealed_code,
                 expires_in_minutes: (self.settings.otp_ttl.as_secs() / 60).max(1) as u32,
                 purpose: purpose.to_owned(),
             },

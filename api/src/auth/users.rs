@@ -6,12 +6,15 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult,
-    QueryFilter, Statement,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult,
+    QueryFilter,
 };
 use uuid::Uuid;
 
-use crate::entities::{refresh_tokens, users};
+use crate::{
+    entities::{refresh_tokens, users},
+    sql::stmt,
+};
 
 /// A user row (its `Debug` hides the password hash).
 #[derive(Clone, FromQueryResult)]
@@ -67,10 +70,6 @@ impl From<users::Model> for User {
 
 const USER_COLUMNS: &str =
     "id, email, password_hash, name, role, is_verified, created_at, token_version";
-
-fn stmt(sql: &str, values: Vec<sea_orm::Value>) -> Statement {
-    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
-}
 
 /// The user with this e-mail.
 pub async fn by_email(db: &impl ConnectionTrait, email: &str) -> Result<Option<User>, DbErr> {

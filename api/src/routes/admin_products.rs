@@ -32,6 +32,7 @@ use crate::{
     json_body::JsonBody,
     state::SharedState,
 };
+use crate::{error::Failure, routes::outcomes};
 
 /// Admin catalogue writes.
 pub struct AdminProductsApi;
@@ -56,7 +57,7 @@ impl AdminProductsApi {
         state: Data<&SharedState>,
         _admin: AdminAuth,
         body: JsonBody<CreateProduct>,
-    ) -> Result<Created, ApiError> {
+    ) -> Result<Created, Failure<outcomes::CreateProduct>> {
         let b = &body.0;
         let product = NewProduct::parse(
             &b.name,
@@ -70,7 +71,7 @@ impl AdminProductsApi {
         .map_err(CatalogueError::from)?;
         let id = repo::insert(&state.db, &product).await?;
         tracing::info!(product_id = %id, "product created");
-        Self::created(&state, id).await
+        Ok(Self::created(&state, id).await?)
     }
 
     /// Create a product with images (multipart). Images are checked by their bytes:
@@ -85,7 +86,7 @@ impl AdminProductsApi {
         state: Data<&SharedState>,
         _admin: AdminAuth,
         form: UploadProduct,
-    ) -> Result<Created, ApiError> {
+    ) -> Result<Created, Failure<outcomes::UploadProduct>> {
         let category = Category::parse(&form.category).ok_or_else(|| {
             ApiError::validation(
                 "category",
@@ -103,7 +104,7 @@ impl AdminProductsApi {
         )
         .map_err(CatalogueError::from)?;
         let id = service::create_with_images(&state.db, &product, form.images).await?;
-        Self::created(&state, id).await
+        Ok(Self::created(&state, id).await?)
     }
 
     /// Import many products from CSV or JSON. Every row is validated first; the
@@ -120,7 +121,7 @@ impl AdminProductsApi {
         /// All rows or none.
         atomic: Query<Option<bool>>,
         file: BulkFile,
-    ) -> Result<Json<Envelope<BulkReport>>, ApiError> {
+    ) -> Result<Json<Envelope<BulkReport>>, Failure<outcomes::BulkImport>> {
         let parsed = match file {
             BulkFile::Csv(text) => bulk::parse_csv(&text.0),
             BulkFile::Json(rows) => bulk::parse_json(rows.0),
@@ -146,7 +147,7 @@ impl AdminProductsApi {
             .with_details(json!({
                 "total_rows": report.total_rows,
                 "errors": report.errors.iter().map(|e| json!({"row": e.row, "field": e.field, "problem": e.problem})).collect::<Vec<_>>(),
-            })));
+            })).into());
         }
         if !dry_run && !parsed.valid.is_empty() {
             report.created = service::import(&state.db, &parsed.valid).await?;
@@ -181,7 +182,7 @@ impl AdminProductsApi {
         #[oai(name = "If-Match")]
         if_match: Header<Option<String>>,
         body: JsonBody<PatchProduct>,
-    ) -> Result<Json<Envelope<ProductView>>, ApiError> {
+    ) -> Result<Json<Envelope<ProductView>>, Failure<outcomes::UpdateProduct>> {
         let b = body.0;
         let header_version = match if_match.0.as_deref() {
             Some(v) => Some(
@@ -236,7 +237,7 @@ impl AdminProductsApi {
                 state.catalogue.invalidate().await;
                 Ok(Json(Envelope::new((*product).into(), "product updated")))
             }
-            Versioned::Missing => Err(ApiError::not_found("product")),
+            Versioned::Missing => Err(ApiError::not_found("product").into()),
             Versioned::Stale(current) => Err(CatalogueError::VersionConflict { current }.into()),
         }
     }
@@ -252,9 +253,9 @@ impl AdminProductsApi {
         state: Data<&SharedState>,
         _admin: AdminAuth,
         id: Path<Uuid>,
-    ) -> Result<Archived, ApiError> {
+    ) -> Result<Archived, Failure<outcomes::ArchiveProduct>> {
         if !repo::archive(&state.db, id.0).await? {
-            return Err(ApiError::not_found("product"));
+            return Err(ApiError::not_found("product").into());
         }
         state.catalogue.invalidate().await;
         Ok(Archived::NoContent)
@@ -273,19 +274,17 @@ impl AdminProductsApi {
         admin: AdminAuth,
         id: Path<Uuid>,
         body: JsonBody<StockAdjustment>,
-    ) -> Result<Json<Envelope<ProductView>>, ApiError> {
+    ) -> Result<Json<Envelope<ProductView>>, Failure<outcomes::AdjustStock>> {
         if body.delta == 0 || body.delta.unsigned_abs() > 1_000_000 {
             return Err(ApiError::validation(
                 "delta",
                 "must be non-zero and at most 1000000 in size",
-            ));
+            )
+            .into());
         }
         let reason = body.reason.trim();
         if reason.is_empty() || reason.chars().count() > 200 {
-            return Err(ApiError::validation(
-                "reason",
-                "must be 1 to 200 characters",
-            ));
+            return Err(ApiError::validation("reason", "must be 1 to 200 characters").into());
         }
         let product =
             service::adjust_stock(&state.db, id.0, body.delta, reason, admin.0.sub).await?;

@@ -16,6 +16,7 @@ use crate::{
     },
     state::SharedState,
 };
+use crate::{error::Failure, routes::outcomes};
 
 /// A cart line as clients see it.
 #[derive(Debug, Clone, Object)]
@@ -116,8 +117,8 @@ impl CartApi {
         &self,
         state: Data<&SharedState>,
         auth: BearerAuth,
-    ) -> Result<Json<Envelope<CartView>>, ApiError> {
-        answer(&state, auth.0.sub, "your cart").await
+    ) -> Result<Json<Envelope<CartView>>, Failure<outcomes::SignedIn>> {
+        Ok(answer(&state, auth.0.sub, "your cart").await?)
     }
 
     /// Add a product (or more of it). The product must be on sale with that much stock
@@ -128,11 +129,11 @@ impl CartApi {
         state: Data<&SharedState>,
         auth: BearerAuth,
         body: JsonBody<AddItem>,
-    ) -> Result<Json<Envelope<CartView>>, ApiError> {
+    ) -> Result<Json<Envelope<CartView>>, Failure<outcomes::ChangeCart>> {
         let max = state.settings.max_quantity_per_product;
         let quantity = cart::check_quantity("quantity", body.quantity, max)?;
         service::add_to_cart(&state.db, auth.0.sub, body.product_id, quantity, max).await?;
-        answer(&state, auth.0.sub, "added to cart").await
+        Ok(answer(&state, auth.0.sub, "added to cart").await?)
     }
 
     /// Set the quantity of a product in the cart.
@@ -147,14 +148,14 @@ impl CartApi {
         auth: BearerAuth,
         product_id: Path<Uuid>,
         body: JsonBody<SetQuantity>,
-    ) -> Result<Json<Envelope<CartView>>, ApiError> {
+    ) -> Result<Json<Envelope<CartView>>, Failure<outcomes::ChangeCart>> {
         let quantity = cart::check_quantity(
             "quantity",
             body.quantity,
             state.settings.max_quantity_per_product,
         )?;
         service::set_cart_quantity(&state.db, auth.0.sub, product_id.0, quantity).await?;
-        answer(&state, auth.0.sub, "quantity updated").await
+        Ok(answer(&state, auth.0.sub, "quantity updated").await?)
     }
 
     /// Remove a product from the cart.
@@ -168,8 +169,8 @@ impl CartApi {
         state: Data<&SharedState>,
         auth: BearerAuth,
         product_id: Path<Uuid>,
-    ) -> Result<Json<Envelope<CartView>>, ApiError> {
+    ) -> Result<Json<Envelope<CartView>>, Failure<outcomes::SignedInItem>> {
         cart::remove(&state.db, auth.0.sub, product_id.0).await?;
-        answer(&state, auth.0.sub, "removed from cart").await
+        Ok(answer(&state, auth.0.sub, "removed from cart").await?)
     }
 }

@@ -1,10 +1,27 @@
 //! HTTP resources, one module each. Handlers are thin: parse, call the domain, map the
 //! outcome to a documented response.
 
+/// Implements `Debug` for a request type, printing the `shown` fields and
+/// `<redacted>` for the `hidden` ones; every field must be named.
+macro_rules! redacted_debug {
+    ($ty:ident { shown: [$($shown:ident),*], hidden: [$($hidden:ident),*] }) => {
+        impl std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                let Self { $($shown,)* $($hidden: _,)* } = self;
+                f.debug_struct(stringify!($ty))
+                    $(.field(stringify!($shown), $shown))*
+                    $(.field(stringify!($hidden), &"<redacted>"))*
+                    .finish()
+            }
+        }
+    };
+}
+
 pub mod admin;
 pub mod admin_products;
 pub mod auth;
 pub mod cart;
+mod credentials;
 pub mod docs;
 pub mod health;
 pub mod legacy;

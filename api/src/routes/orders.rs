@@ -24,6 +24,7 @@ use crate::{
     },
     state::SharedState,
 };
+use crate::{error::Failure, routes::outcomes};
 
 /// An order line with its price snapshot.
 #[derive(Debug, Clone, Object, Serialize, Deserialize)]
@@ -250,7 +251,7 @@ impl OrdersApi {
         #[oai(name = "Idempotency-Key")]
         idempotency_key: Header<Option<String>>,
         body: OptionalJsonBody<PlaceOrderRequest>,
-    ) -> Result<Placed, ApiError> {
+    ) -> Result<Placed, Failure<outcomes::PlaceOrder>> {
         let user = auth.0.sub;
         let note = parse_note(body.0)?;
         // The request, canonically: two requests differ if their notes differ.
@@ -297,17 +298,14 @@ impl OrdersApi {
         page: Query<Option<u64>>,
         /// Items per page, 1 to 100 (default 20).
         page_size: Query<Option<u64>>,
-    ) -> Result<Json<Envelope<Vec<OrderView>>>, ApiError> {
+    ) -> Result<Json<Envelope<Vec<OrderView>>>, Failure<outcomes::SignedIn>> {
         let page = page.0.unwrap_or(1);
         let page_size = page_size.0.unwrap_or(20);
         if page == 0 {
-            return Err(ApiError::validation("page", "must be at least 1"));
+            return Err(ApiError::validation("page", "must be at least 1").into());
         }
         if !(1..=100).contains(&page_size) {
-            return Err(ApiError::validation(
-                "page_size",
-                "must be between 1 and 100",
-            ));
+            return Err(ApiError::validation("page_size", "must be between 1 and 100").into());
         }
         super::products::check_depth(page, page_size)?;
         let (orders, total) = repo::mine(&state.db, auth.0.sub, page, page_size).await?;
@@ -329,7 +327,7 @@ impl OrdersApi {
         state: Data<&SharedState>,
         auth: BearerAuth,
         id: Path<Uuid>,
-    ) -> Result<Json<Envelope<OrderView>>, ApiError> {
+    ) -> Result<Json<Envelope<OrderView>>, Failure<outcomes::SignedInItem>> {
         let order = repo::get(&state.db, id.0, auth.0.sub, auth.0.role == "admin")
             .await?
             .ok_or_else(|| ApiError::not_found("order"))?;

@@ -25,6 +25,7 @@ use crate::{
     error::ApiError,
     state::SharedState,
 };
+use crate::{error::Failure, routes::outcomes};
 
 /// Largest page.
 pub const MAX_PAGE_SIZE: u64 = 100;
@@ -247,7 +248,7 @@ impl ProductsApi {
         q: Query<Option<String>>,
         /// `newest` (default), `price_asc`, `price_desc` or `name`.
         sort: Query<Option<Sort>>,
-    ) -> Result<ListResponse, ApiError> {
+    ) -> Result<ListResponse, Failure<outcomes::ListProducts>> {
         let query = RawListing {
             page: page.0,
             page_size: page_size.0,
@@ -259,12 +260,15 @@ impl ProductsApi {
             sort: sort.0,
         }
         .validate()?;
-        listing(&state, query).await
+        Ok(listing(&state, query).await?)
     }
 
     /// The number of active products (cached under `total_products`).
     #[oai(path = "/count", method = "get", operation_id = "products_count")]
-    async fn count(&self, state: Data<&SharedState>) -> Result<CountResponse, ApiError> {
+    async fn count(
+        &self,
+        state: Data<&SharedState>,
+    ) -> Result<CountResponse, Failure<outcomes::ReadOnly>> {
         let db = state.db.clone();
         let (body, outcome) = state
             .catalogue
@@ -287,7 +291,10 @@ impl ProductsApi {
         method = "get",
         operation_id = "products_with_images"
     )]
-    async fn with_images(&self, state: Data<&SharedState>) -> Result<ListResponse, ApiError> {
+    async fn with_images(
+        &self,
+        state: Data<&SharedState>,
+    ) -> Result<ListResponse, Failure<outcomes::ReadOnly>> {
         let db = state.db.clone();
         let (body, outcome) = state
             .catalogue
@@ -322,7 +329,7 @@ impl ProductsApi {
         &self,
         state: Data<&SharedState>,
         id: Path<Uuid>,
-    ) -> Result<ProductResponse, ApiError> {
+    ) -> Result<ProductResponse, Failure<outcomes::ReadProduct>> {
         let db = state.db.clone();
         let product_id = id.0;
         let (product, outcome): (Option<ProductView>, CacheOutcome) = state
@@ -338,7 +345,7 @@ impl ProductsApi {
                     outcome.as_str().to_owned(),
                 ))
             }
-            _ => Err(ApiError::not_found("product")),
+            _ => Err(ApiError::not_found("product").into()),
         }
     }
 
@@ -357,7 +364,7 @@ impl ProductsApi {
         /// ETag of the copy the client holds.
         #[oai(name = "If-None-Match")]
         if_none_match: Header<Option<String>>,
-    ) -> Result<ImageResponse, ApiError> {
+    ) -> Result<ImageResponse, Failure<outcomes::ReadProduct>> {
         if if_none_match.0.is_some()
             && let Some(sha) = repo::image_etag(&state.db, id.0, image_id.0).await?
         {

@@ -89,9 +89,54 @@ where
 async fn every_entity_matches_the_migrated_schema_and_decodes_real_rows() -> anyhow::Result<()> {
     use api::entities;
     let app = TestApp::spawn().await;
-    // A row in every table: the admin (users), a session (refresh_tokens).
-    app.admin().await?;
+    // A row in every table: the admin (users), a session (refresh_tokens), a product
+    // with an image, a cart with a line.
+    let admin = app.admin().await?;
+    let png: Vec<u8> = vec![
+        0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44,
+        0x52, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F,
+        0x15, 0xC4, 0x89, 0x00, 0x00, 0x00, 0x0A, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0x00,
+        0x01, 0x00, 0x00, 0x05, 0x00, 0x01, 0x0D, 0x0A, 0x2D, 0xB4, 0x00, 0x00, 0x00, 0x00, 0x49,
+        0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
+    ];
+    let form = reqwest::multipart::Form::new()
+        .text("name", "Pictured")
+        .text("price_cents", "100")
+        .text("category", "STAPLES")
+        .text("stock", "3")
+        .part(
+            "images",
+            reqwest::multipart::Part::bytes(png)
+                .file_name("p.png")
+                .mime_str("image/png")?,
+        );
+    let created = app
+        .send(
+            app.http
+                .post(app.url("/api/admin/products/upload"))
+                .bearer_auth(&admin)
+                .multipart(form),
+        )
+        .await?;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let product = created.json["data"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let customer = app.customer().await?;
+    let added = app
+        .post(
+            "/api/cart/items",
+            &serde_json::json!({"product_id": product, "quantity": 1}),
+            Some(&customer),
+        )
+        .await?;
+    assert_eq!(added.status, 200, "{}", added.text);
     entity_agrees::<entities::users::Entity>(&app).await?;
     entity_agrees::<entities::refresh_tokens::Entity>(&app).await?;
+    entity_agrees::<entities::products::Entity>(&app).await?;
+    entity_agrees::<entities::product_images::Entity>(&app).await?;
+    entity_agrees::<entities::carts::Entity>(&app).await?;
+    entity_agrees::<entities::cart_items::Entity>(&app).await?;
     Ok(())
 }

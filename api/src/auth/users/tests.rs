@@ -1,3 +1,5 @@
+use sea_orm::DbBackend;
+
 use super::*;
 use sea_orm::QueryTrait;
 

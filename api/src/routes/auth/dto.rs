@@ -12,22 +12,6 @@ use crate::{
     envelope::Envelope,
 };
 
-/// Implements `Debug` for a request type, printing the `shown` fields and
-/// `<redacted>` for the `hidden` ones; every field must be named.
-macro_rules! redacted_debug {
-    ($ty:ident { shown: [$($shown:ident),*], hidden: [$($hidden:ident),*] }) => {
-        impl std::fmt::Debug for $ty {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                let Self { $($shown,)* $($hidden: _,)* } = self;
-                f.debug_struct(stringify!($ty))
-                    $(.field(stringify!($shown), $shown))*
-                    $(.field(stringify!($hidden), &"<redacted>"))*
-                    .finish()
-            }
-        }
-    };
-}
-
 /// `POST /api/auth/register`.
 #[derive(Object)]
 pub struct RegisterRequest {

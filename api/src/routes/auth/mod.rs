@@ -3,19 +3,17 @@
 use poem::{Request, web::Data};
 use poem_openapi::{OpenApi, payload::Json};
 
-use super::{ApiTags, outcomes};
+use super::{
+    ApiTags,
+    credentials::{login, register, request_id, verify_otp},
+    outcomes,
+};
 use crate::{
-    auth::{
-        client_ip::client_ip,
-        extract::BearerAuth,
-        service::{IssuedTokens, Proof, Registered, Registration},
-        users,
-    },
-    domain::{Email, NewPassword, OtpCode, PersonName},
+    auth::{client_ip::client_ip, extract::BearerAuth, service::Proof, users},
+    domain::{Email, NewPassword, OtpCode},
     envelope::Envelope,
     error::{ApiError, Failure},
     json_body::JsonBody,
-    middleware::RequestId,
     state::SharedState,
 };
 
@@ -31,10 +29,6 @@ pub use dto::{
 /// The auth endpoints.
 pub struct AuthApi;
 
-fn request_id(req: &Request) -> Option<String> {
-    req.data::<RequestId>().map(|r| r.0.clone())
-}
-
 fn code_sent(state: &SharedState, email: &Email) -> Accepted {
     Accepted::Accepted(Json(Envelope::new(
         CodeSent {
@@ -44,85 +38,6 @@ fn code_sent(state: &SharedState, email: &Email) -> Accepted {
         },
         "if the address can be registered, a 6-digit code is on its way",
     )))
-}
-
-/// Registration from raw fields, shared by the canonical and the legacy route:
-/// validates them and registers.
-pub(super) async fn register(
-    state: &SharedState,
-    req: &Request,
-    email: &str,
-    name: &str,
-    password: &str,
-) -> Result<Registered, ApiError> {
-    let email = Email::parse("email", email)?;
-    let name = PersonName::parse("name", name)?;
-    let password = NewPassword::parse("password", password, &state.auth.policy())?;
-    let ip = client_ip(req, &state.auth.settings.trusted_proxies);
-    let mut redis = state.redis.clone();
-    state
-        .auth
-        .register(
-            &state.db,
-            &mut redis,
-            Registration {
-                email: email.clone(),
-                name,
-                password,
-            },
-            ip,
-            request_id(req),
-        )
-        .await
-        .map_err(ApiError::from)
-}
-
-/// Code verification from raw fields, shared by the canonical route (with the
-/// registration's token) and the legacy route (without).
-pub(super) async fn verify_otp(
-    state: &SharedState,
-    req: &Request,
-    email: &str,
-    proof: Proof<'_>,
-    otp: &str,
-) -> Result<IssuedTokens, ApiError> {
-    let email = Email::parse("email", email)?;
-    let code = OtpCode::parse("otp", otp)?;
-    let ip = client_ip(req, &state.auth.settings.trusted_proxies);
-    let mut redis = state.redis.clone();
-    state
-        .auth
-        .verify_otp(
-            &state.db,
-            &mut redis,
-            email,
-            proof,
-            code,
-            ip,
-            request_id(req),
-        )
-        .await
-        .map_err(ApiError::from)
-}
-
-/// Password login from raw fields, shared by the canonical and the legacy route.
-pub(super) async fn login(
-    state: &SharedState,
-    req: &Request,
-    email: &str,
-    password: String,
-) -> Result<IssuedTokens, ApiError> {
-    let email = Email::parse("email", email)?;
-    if password.is_empty() {
-        return Err(ApiError::validation("password", "is required"));
-    }
-    let ip = client_ip(req, &state.auth.settings.trusted_proxies);
-    let mut redis = state.redis.clone();
-    state
-        .auth
-        .login(&state.db, &mut redis, email, password, ip)
-        .await
-        .map_err(ApiError::from)
 }
 
 #[OpenApi(prefix_path = "/api/auth", tag = "ApiTags::Auth")]

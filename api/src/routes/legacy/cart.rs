@@ -17,6 +17,7 @@ use crate::{
     routes::ApiTags,
     state::SharedState,
 };
+use crate::{error::Failure, routes::outcomes};
 
 /// `POST /products/addtocart`.
 #[derive(Debug, Object)]
@@ -87,7 +88,7 @@ impl LegacyCartApi {
         state: Data<&SharedState>,
         auth: BearerAuth,
         body: JsonBody<LegacyAddToCart>,
-    ) -> Result<Json<LegacyMessage>, ApiError> {
+    ) -> Result<Json<LegacyMessage>, Failure<outcomes::LegacyCart>> {
         let max = state.settings.max_quantity_per_product;
         let quantity = cart::check_quantity("quantity", body.quantity.unwrap_or(1), max)?;
         service::add_to_cart(&state.db, auth.0.sub, body.product_id, quantity, max).await?;
@@ -107,9 +108,9 @@ impl LegacyCartApi {
         &self,
         state: Data<&SharedState>,
         auth: BearerAuth,
-    ) -> Result<Json<Vec<LegacyCartItem>>, ApiError> {
+    ) -> Result<Json<Vec<LegacyCartItem>>, Failure<outcomes::LegacyCart>> {
         if !cart::exists(&state.db, auth.0.sub).await? {
-            return Err(ApiError::not_found("cart"));
+            return Err(ApiError::not_found("cart").into());
         }
         let lines = cart::lines(&state.db, auth.0.sub).await?;
         Ok(Json(lines.into_iter().map(LegacyCartItem::from).collect()))
@@ -130,7 +131,7 @@ impl LegacyCartApi {
         /// Cart item id.
         id: Path<Uuid>,
         body: JsonBody<LegacyQuantity>,
-    ) -> Result<Json<LegacyCartItem>, ApiError> {
+    ) -> Result<Json<LegacyCartItem>, Failure<outcomes::LegacyCart>> {
         let quantity = cart::check_quantity(
             "quantity",
             body.quantity,

@@ -10,6 +10,7 @@ use crate::{
     auth::extract::BearerAuth, error::ApiError, middleware::RequestId, orders::service,
     routes::ApiTags, state::SharedState,
 };
+use crate::{error::Failure, routes::outcomes};
 
 /// 200 of `POST /products/placeorder`.
 #[derive(Debug, Object)]
@@ -52,7 +53,7 @@ impl LegacyOrdersApi {
         state: Data<&SharedState>,
         auth: BearerAuth,
         req: &Request,
-    ) -> Result<Json<LegacyOrderPlaced>, ApiError> {
+    ) -> Result<Json<LegacyOrderPlaced>, Failure<outcomes::LegacyPlaceOrder>> {
         let request_id = req.data::<RequestId>().map(|r| r.0.clone());
         let order = service::place_order(&state.db, auth.0.sub, None, request_id, None)
             .await

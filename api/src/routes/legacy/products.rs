@@ -20,6 +20,7 @@ use crate::{
     routes::ApiTags,
     state::SharedState,
 };
+use crate::{error::Failure, routes::outcomes};
 
 /// `POST /upload-product` (multipart).
 #[derive(Debug, Multipart)]
@@ -116,7 +117,7 @@ impl LegacyProductsApi {
         state: Data<&SharedState>,
         _admin: AdminAuth,
         form: LegacyUpload,
-    ) -> Result<Uploaded, ApiError> {
+    ) -> Result<Uploaded, Failure<outcomes::UploadProduct>> {
         let price = parse_decimal_cents(&form.price)
             .map_err(|problem| ApiError::validation("price", problem))?;
         let stock: i64 = form
@@ -177,7 +178,7 @@ impl LegacyProductsApi {
     async fn products(
         &self,
         state: Data<&SharedState>,
-    ) -> Result<Json<Vec<LegacyProduct>>, ApiError> {
+    ) -> Result<Json<Vec<LegacyProduct>>, Failure<outcomes::ReadOnly>> {
         let db = state.db.clone();
         let (products, _) = state
             .catalogue

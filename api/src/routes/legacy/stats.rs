@@ -12,6 +12,7 @@ use crate::{
     shop_stats::{self, ShopStats},
     state::SharedState,
 };
+use crate::{error::Failure, routes::outcomes};
 
 /// A count.
 #[derive(Debug, Object)]
@@ -51,7 +52,7 @@ impl LegacyStatsApi {
         &self,
         state: Data<&SharedState>,
         _admin: AdminAuth,
-    ) -> Result<Json<LegacyTotal>, ApiError> {
+    ) -> Result<Json<LegacyTotal>, Failure<outcomes::AdminRead>> {
         Ok(total(stats(&state).await?.users.total))
     }
 
@@ -66,7 +67,7 @@ impl LegacyStatsApi {
         &self,
         state: Data<&SharedState>,
         _admin: AdminAuth,
-    ) -> Result<Json<LegacyTotal>, ApiError> {
+    ) -> Result<Json<LegacyTotal>, Failure<outcomes::AdminRead>> {
         Ok(total(stats(&state).await?.orders.total))
     }
 
@@ -81,7 +82,7 @@ impl LegacyStatsApi {
         &self,
         state: Data<&SharedState>,
         _admin: AdminAuth,
-    ) -> Result<Json<LegacyTotal>, ApiError> {
+    ) -> Result<Json<LegacyTotal>, Failure<outcomes::AdminRead>> {
         Ok(total(stats(&state).await?.orders.pending))
     }
 
@@ -96,7 +97,7 @@ impl LegacyStatsApi {
         &self,
         state: Data<&SharedState>,
         _admin: AdminAuth,
-    ) -> Result<Json<LegacyTotal>, ApiError> {
+    ) -> Result<Json<LegacyTotal>, Failure<outcomes::AdminRead>> {
         Ok(total(stats(&state).await?.orders.completed))
     }
 
@@ -111,7 +112,7 @@ impl LegacyStatsApi {
         &self,
         state: Data<&SharedState>,
         _admin: AdminAuth,
-    ) -> Result<Json<LegacyTotal>, ApiError> {
+    ) -> Result<Json<LegacyTotal>, Failure<outcomes::AdminRead>> {
         Ok(total(stats(&state).await?.products.total))
     }
 
@@ -128,7 +129,7 @@ impl LegacyStatsApi {
         &self,
         state: Data<&SharedState>,
         _admin: AdminAuth,
-    ) -> Result<Json<LegacyAmount>, ApiError> {
+    ) -> Result<Json<LegacyAmount>, Failure<outcomes::AdminRead>> {
         Ok(Json(LegacyAmount {
             total: units(stats(&state).await?.revenue.main_total_cents()),
         }))
@@ -145,7 +146,7 @@ impl LegacyStatsApi {
         &self,
         state: Data<&SharedState>,
         _admin: AdminAuth,
-    ) -> Result<Json<Vec<LegacyProduct>>, ApiError> {
+    ) -> Result<Json<Vec<LegacyProduct>>, Failure<outcomes::AdminRead>> {
         let products = repo::all_active(&state.db).await?;
         Ok(Json(
             products

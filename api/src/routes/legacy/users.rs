@@ -6,12 +6,13 @@ use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 use uuid::Uuid;
 
 use crate::{
-    auth::service::IssuedTokens, error::ApiError, json_body::JsonBody, routes::ApiTags,
-    routes::auth, state::SharedState,
+    auth::service::IssuedTokens, json_body::JsonBody, routes::ApiTags, routes::credentials,
+    state::SharedState,
 };
+use crate::{error::Failure, routes::outcomes};
 
 /// `POST /api/userRegister`.
-#[derive(Debug, Object)]
+#[derive(Object)]
 pub struct LegacyRegisterRequest {
     /// Display name.
     pub name: String,
@@ -44,7 +45,7 @@ pub struct LegacyRegistered {
 }
 
 /// `POST /api/verify-otp`.
-#[derive(Debug, Object)]
+#[derive(Object)]
 pub struct LegacyVerifyRequest {
     /// The address the code was sent to.
     pub email: String,
@@ -53,7 +54,7 @@ pub struct LegacyVerifyRequest {
 }
 
 /// `POST /api/userLogin`.
-#[derive(Debug, Object)]
+#[derive(Object)]
 pub struct LegacyLoginRequest {
     /// E-mail address.
     pub email: String,
@@ -76,7 +77,7 @@ pub struct LegacyUser {
 }
 
 /// 200 of verify and login.
-#[derive(Debug, Object)]
+#[derive(Object)]
 pub struct LegacySession {
     /// What happened.
     pub message: String,
@@ -129,8 +130,8 @@ impl LegacyUsersApi {
         state: Data<&SharedState>,
         req: &Request,
         body: JsonBody<LegacyRegisterRequest>,
-    ) -> Result<Registered, ApiError> {
-        let email = auth::register(&state, req, &body.email, &body.name, &body.password)
+    ) -> Result<Registered, Failure<outcomes::LegacyCode>> {
+        let email = credentials::register(&state, req, &body.email, &body.name, &body.password)
             .await?
             .email;
         Ok(Registered::Created(Json(LegacyRegistered {
@@ -158,8 +159,8 @@ impl LegacyUsersApi {
         state: Data<&SharedState>,
         req: &Request,
         body: JsonBody<LegacyVerifyRequest>,
-    ) -> Result<Json<LegacySession>, ApiError> {
-        let tokens = auth::verify_otp(
+    ) -> Result<Json<LegacySession>, Failure<outcomes::LegacyCode>> {
+        let tokens = credentials::verify_otp(
             &state,
             req,
             &body.email,
@@ -183,9 +184,26 @@ impl LegacyUsersApi {
         state: Data<&SharedState>,
         req: &Request,
         body: JsonBody<LegacyLoginRequest>,
-    ) -> Result<Json<LegacySession>, ApiError> {
+    ) -> Result<Json<LegacySession>, Failure<outcomes::LegacyLogin>> {
         let LegacyLoginRequest { email, password } = body.0;
-        let tokens = auth::login(&state, req, &email, password).await?;
+        let tokens = credentials::login(&state, req, &email, password).await?;
         Ok(Json(LegacySession::new("logged in", tokens)))
     }
 }
+
+redacted_debug!(LegacyRegisterRequest {
+    shown: [name, email, phone, address],
+    hidden: [password]
+});
+redacted_debug!(LegacyVerifyRequest {
+    shown: [email],
+    hidden: [otp]
+});
+redacted_debug!(LegacyLoginRequest {
+    shown: [email],
+    hidden: [password]
+});
+redacted_debug!(LegacySession {
+    shown: [message, user],
+    hidden: [token]
+});
