@@ -51,70 +51,7 @@ pub fn client() -> reqwest::Client {
         .expect("an HTTP client")
 }
 
-/// A response read whole.
-#[derive(Debug)]
-pub struct Reply {
-    /// Status code.
-    pub status: u16,
-    /// Headers.
-    pub headers: reqwest::header::HeaderMap,
-    /// Body as JSON (`Null` when it is not JSON).
-    pub json: Value,
-    /// Body as text.
-    pub text: String,
-}
-
-impl Reply {
-    /// Reads `resp` to the end.
-    pub async fn read(resp: reqwest::Response) -> anyhow::Result<Self> {
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let text = resp.text().await?;
-        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Ok(Self {
-            status,
-            headers,
-            json,
-            text,
-        })
-    }
-
-    /// A header as text.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
-    /// The `data.id` of a success envelope, as text (empty when there is none).
-    pub fn data_id(&self) -> String {
-        self.json["data"]["id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
-    }
-
-    /// Asserts the one error shape with `status` and `code`.
-    pub fn assert_error(&self, status: u16, code: &str) {
-        assert_eq!(self.status, status, "status of {}", self.text);
-        assert_eq!(
-            self.json["success"],
-            Value::Bool(false),
-            "success in {}",
-            self.text
-        );
-        assert_eq!(self.json["error"], code, "error code in {}", self.text);
-        assert_eq!(
-            self.json["statusCode"], status,
-            "statusCode in {}",
-            self.text
-        );
-        assert!(
-            self.json["message"].as_str().is_some_and(|m| !m.is_empty()),
-            "message in {}",
-            self.text
-        );
-        assert!(self.json["details"].is_object(), "details in {}", self.text);
-    }
-}
+pub use shop_common::testing::Reply;
 
 /// `GET url`.
 pub async fn get(url: &str) -> anyhow::Result<Reply> {
