@@ -162,11 +162,6 @@ impl Application {
         self.addr
     }
 
-    /// The shared state (tests read it).
-    pub fn state(&self) -> SharedState {
-        self.state.clone()
-    }
-
     /// Serves until `shutdown` resolves, then drains. The outbox relay and the
     /// scheduled jobs run beside the server and stop after it.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
