@@ -1,6 +1,6 @@
 //! The outbox relay against the real stack: a row the broker refuses is parked
 //! without slowing the rest. (The runner's partition independence is tested in
-//! process in `consumers/tests/runner.rs`.)
+//! `consumer_runner.rs`.)
 
 use std::time::Duration;
 
