@@ -29,10 +29,11 @@ fn every_operation_documents_the_error_shape() {
 
 /// Every stable error code the API's code can answer with: the literals written
 /// beside a status (`ApiError::new(StatusCode::X, "CODE", …)`, `StatusCode::X =>
-/// "CODE"`, `404 => "CODE"`) or as the first of a `(code, message)` pair.
+/// "CODE"`, `404 => "CODE"`), as the first of a `(code, message)` pair, or given to
+/// the orders' `conflict("CODE", …)`.
 fn codes_in_the_code() -> std::collections::BTreeSet<String> {
     let re = regex::Regex::new(
-        r#"(?:StatusCode::[A-Z_]+\s*(?:,|=>)|\b\d{3}\s*=>|\b_\s*=>|if s >= \d+ =>|=>\s*\()\s*"([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+|[A-Z]{4,})""#,
+        r#"(?:StatusCode::[A-Z_]+\s*(?:,|=>)|\b\d{3}\s*=>|\b_\s*=>|if s >= \d+ =>|=>\s*\(|\bconflict\()\s*"([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+|[A-Z]{4,})""#,
     )
     .unwrap_or_else(|e| panic!("{e}"));
     let mut codes = std::collections::BTreeSet::new();

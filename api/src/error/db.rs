@@ -37,7 +37,8 @@ pub fn database_unavailable(err: &sea_orm::DbErr) -> bool {
 
 /// A violated constraint as a client error: 409 for a duplicate (`23505`) or a
 /// reference to something that does not exist or is still referenced (`23503`), 422
-/// for a value a check refused (`23514`, `23502`). `None` for any other error.
+/// for a value a check refused (`23514`). `None` for any other error, a missing value
+/// (`23502`) among them: the server fills every column, so that is a bug (500).
 pub fn constraint_violation(err: &sea_orm::DbErr) -> Option<ApiError> {
     use sea_orm::{DbErr, RuntimeErr, SqlxError};
     let (DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e))) = err
@@ -59,13 +60,16 @@ pub fn constraint_violation(err: &sea_orm::DbErr) -> Option<ApiError> {
             "REFERENCE_CONFLICT",
             "the record refers to one that does not exist, or is still referred to",
         ),
-        Some("23514" | "23502") => (
+        Some("23514") => (
             StatusCode::UNPROCESSABLE_ENTITY,
             "CONSTRAINT_VIOLATION",
             "a value is outside what the shop accepts",
         ),
         _ => return None,
     };
+    // Logged: a violation the validation let through says either that two writers
+    // raced (the client may retry) or that a rule is missing in front of the schema.
+    tracing::warn!(constraint, error = %e, "a database constraint refused a write");
     Some(
         ApiError::new(status, code, format!("{message} ({constraint})"))
             .with_details(json!({ "constraint": constraint })),

@@ -277,8 +277,12 @@ impl OrdersApi {
         )
         .await
         .map_err(ApiError::from);
-        if let (Err(e), Some((key, fence))) = (&result, &claim) {
-            settle_refused_key(&state, user, key, *fence, e).await?;
+        if let (Err(e), Some((key, fence))) = (&result, &claim)
+            && let Err(settling) = settle_refused_key(&state, user, key, *fence, e).await
+        {
+            // The order's own error is the answer; the key's failure is only logged
+            // (it expires with its claim).
+            tracing::warn!(error = %settling, "could not settle the idempotency key");
         }
         let order = result?;
         state.catalogue.invalidate().await;

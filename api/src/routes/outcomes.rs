@@ -144,7 +144,6 @@ outcomes!(
     pub CreateProduct {
         401 => UNAUTHORIZED,
         403 => ADMIN_ONLY,
-        409 => "`ALREADY_EXISTS`: a product with these values exists",
         503 => UNAVAILABLE,
     }
 );

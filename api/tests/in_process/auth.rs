@@ -18,7 +18,8 @@ async fn register_verify_with_the_sealed_code_then_login_and_me() -> anyhow::Res
     let code = app.otp_for(email, 0).await?;
     let leaked = app
         .scalar(&format!(
-            "SELECT count(*) FROM outbox WHERE payload::text LIKE '%{code}%'"
+            "SELECT count(*) FROM outbox WHERE payload::text LIKE '%\"{code}\"%'
+                OR payload->'payload'->>'sealed_code' = '{code}'"
         ))
         .await?;
     assert_eq!(leaked, 0, "the code is in the outbox in plain text");

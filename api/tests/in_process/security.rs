@@ -57,9 +57,24 @@ async fn a_json_body_past_the_limit_is_413_and_malformed_json_is_400() -> anyhow
 #[tokio::test]
 async fn a_token_signed_with_another_key_or_garbage_is_401() -> anyhow::Result<()> {
     let app = TestApp::spawn().await;
-    let other = TestApp::spawn().await;
-    let foreign = other.customer().await?;
-    app.get("/api/auth/me", Some(&foreign))
+    let token = app.customer().await?;
+    assert_eq!(app.get("/api/auth/me", Some(&token)).await?.status, 200);
+    // The same claims of a user who exists here, signed with another key.
+    use jsonwebtoken::{EncodingKey, Header, decode_header};
+    let claims: serde_json::Value = {
+        let payload = token.split('.').nth(1).unwrap_or_default();
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload)?;
+        serde_json::from_slice(&bytes)?
+    };
+    let header = Header::new(decode_header(&token)?.alg);
+    let forged = jsonwebtoken::encode(
+        &header,
+        &claims,
+        &EncodingKey::from_secret(b"another key, at least thirty-two bytes long"),
+    )?;
+    assert_ne!(forged, token);
+    app.get("/api/auth/me", Some(&forged))
         .await?
         .assert_error(401, "UNAUTHORIZED");
     app.get("/api/auth/me", Some("not.a.token"))

@@ -118,11 +118,11 @@ impl TestApp {
         })
     }
 
-    /// Another instance over the same database and Redis (its own port and
-    /// recorder), as a second replica behind the balancer would be; it stops when
+    /// Another instance over the same database, Redis and recorder (its own port),
+    /// as a second replica behind the balancer would be; it stops when
     /// dropped, and must be dropped before this app.
     pub async fn sibling(&self) -> anyhow::Result<Sibling> {
-        let app = Application::build_with(self.settings.clone(), RecordingPublisher::new()).await?;
+        let app = Application::build_with(self.settings.clone(), self.events.clone()).await?;
         let base = format!("http://{}", app.addr());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(app.run(async {

@@ -33,6 +33,7 @@ mod dead_letter;
 mod effect;
 mod lag;
 mod lane;
+mod rewind;
 
 use std::{
     collections::HashMap,
@@ -294,6 +295,10 @@ impl<H: Handler> Runner<H> {
             move || lag::watch_lag(&config, &status, &shutdown)
         });
         let runner = Arc::new(self);
+        let rewind = tokio::task::spawn_blocking({
+            let (runner, shutdown) = (runner.clone(), shutdown.clone());
+            move || rewind::watch_positions(&runner.consumer, &shutdown)
+        });
         let mut workers = JoinSet::new();
         loop {
             let message = tokio::select! {
@@ -333,6 +338,7 @@ impl<H: Handler> Runner<H> {
             tracing::info!(error = %e, "final offset commit");
         }
         let _ = lag.await;
+        let _ = rewind.await;
         tracing::info!(consumer = %runner.config.name, "consumer stopped");
         Ok(())
     }

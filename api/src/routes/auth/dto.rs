@@ -151,7 +151,7 @@ pub struct CodeSent {
 }
 
 /// A registration was taken (the same answer whether or not the address is taken).
-#[derive(Debug, Object)]
+#[derive(Object)]
 pub struct RegistrationStarted {
     /// The address, normalized.
     pub email: String,
@@ -210,6 +210,10 @@ redacted_debug!(RegisterRequest {
 redacted_debug!(VerifyOtpRequest {
     shown: [email],
     hidden: [registration_token, otp]
+});
+redacted_debug!(RegistrationStarted {
+    shown: [email, status, otp_expires_in_seconds],
+    hidden: [registration_token]
 });
 redacted_debug!(ResendOtpRequest {
     shown: [email],
