@@ -6,6 +6,10 @@
 #
 #   scripts/bench-orders.sh      (the stack must be up: scripts/stack.sh up)
 #   BENCH_SECONDS=10 BENCH_CONCURRENCY="4 16" scripts/bench-orders.sh
+#
+# Then the listing beside orders: readers fetch one cached listing through nginx,
+# alone (the reference), then while buyers place BENCH_ORDER_RATE orders/s (200) of
+# the product it lists: hit ratio, p99, and the largest lag of the stock it showed.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 load_env
 command -v pgbench >/dev/null || { log "installing pgbench"; apt_install postgresql-contrib; }
@@ -13,7 +17,7 @@ http_ok "http://127.0.0.1:$NGINX_PORT/health/ready" || die "the stack is not up 
 export SHOP_URL="http://127.0.0.1:$NGINX_PORT" MAILDEV_URL="http://127.0.0.1:$MAILDEV_WEB_PORT"
 export BENCH_SECONDS="${BENCH_SECONDS:-10}" BENCH_CONCURRENCY="${BENCH_CONCURRENCY:-4 16}"
 
-(cd "$REPO" && cargo build --release --quiet -p e2e --bin bench-orders)
+(cd "$REPO" && cargo build --release --quiet -p e2e --bin bench-orders --bin bench-listing)
 api_out="$("$BIN/bench-orders")"
 
 # pgbench: one bench user and cart per client (ids derived from the client number, as
@@ -50,5 +54,26 @@ mail="$(grep '^MAIL' <<<"$api_out")"
 echo "order response -> confirmation e-mail in the catcher: $mail"
 echo
 echo "Both sides time the same cycle: add one unit to the cart, then place the order."
-echo "The API side adds HTTP, nginx, auth (JWT + Redis session check), the cache"
-echo "invalidation, and the outbox relay, Kafka and both consumers working alongside."
+echo "The API side adds HTTP, nginx, auth (JWT + Redis session check), the cache's"
+echo "stock-version bump, and the outbox relay, Kafka and both consumers working alongside."
+
+echo
+printf 'one listing through nginx (%s readers), alone and beside %s orders/s (%ss each)\n\n' \
+    "${BENCH_LISTING_READERS:-16}" "${BENCH_ORDER_RATE:-200}" "$BENCH_SECONDS"
+listing_out="$("$BIN/bench-listing")"
+field() { sed -E "s/.* $1=([^ ]+).*/\1/" <<<"$2"; }
+alone="$(grep '^LISTING alone' <<<"$listing_out")"
+beside="$(grep '^LISTING beside_orders' <<<"$listing_out")"
+orders="$(grep '^ORDERS' <<<"$listing_out")"
+printf '%-16s %10s %10s %10s %10s\n' phase "reads/s" p50_ms p99_ms "hit ratio"
+for line in "$alone" "$beside"; do
+    phase="$(awk '{ print $2 }' <<<"$line")"
+    printf '%-16s %10s %10s %10s %10s\n' "$phase" "$(field rps "$line")" "$(field p50_ms "$line")" \
+        "$(field p99_ms "$line")" "$(field hit_ratio "$line")"
+done
+printf '\nbeside orders / alone: reads/s %s, p99 %s\n' \
+    "$(awk -v a="$(field rps "$beside")" -v b="$(field rps "$alone")" 'BEGIN { printf "%.2f", a / b }')" \
+    "$(awk -v a="$(field p99_ms "$beside")" -v b="$(field p99_ms "$alone")" 'BEGIN { printf "%.2f", a / b }')"
+echo "orders placed meanwhile: $(field per_s "$orders")/s (asked $(field target_per_s "$orders")/s), errors $(field errors "$orders")"
+echo "largest lag of the stock shown behind an answered order: $(field max_stock_lag_ms "$orders") ms (bound: CATALOGUE_STOCK_STALENESS_MS=${CATALOGUE_STOCK_STALENESS_MS:-1000})"
+printf '%s\n' "$listing_out" | sed 's/^/  raw: /'

@@ -110,6 +110,7 @@ impl Application {
             redis.clone(),
             settings.catalogue_cache_ttl,
             settings.catalogue_listing_stores_per_minute,
+            settings.catalogue_stock_staleness,
             &metrics,
         )?;
         let kafka_reachable = prometheus::IntGauge::new(

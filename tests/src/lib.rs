@@ -542,3 +542,41 @@ pub async fn add_to_cart(
 pub async fn place_order(c: &reqwest::Client, base: &str, token: &str) -> anyhow::Result<Reply> {
     send(c.post(format!("{base}/api/orders")).bearer_auth(token)).await
 }
+
+/// How far the stock a cached product shows may lag a committed order
+/// (`CATALOGUE_STOCK_STALENESS_MS`).
+pub const STOCK_STALENESS: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Waits until `url`'s `pointer` shows `expected` stock; fails if a read that began
+/// over [`STOCK_STALENESS`] after the call (after the orders it should show were
+/// answered) still shows something else.
+pub async fn assert_stock_at(url: &str, pointer: &str, expected: i64) -> anyhow::Result<()> {
+    let called = std::time::Instant::now();
+    loop {
+        let began = std::time::Instant::now();
+        let reply = get(url).await?;
+        anyhow::ensure!(reply.status == 200, "{}", reply.text);
+        let shown = reply
+            .json
+            .pointer(pointer)
+            .and_then(serde_json::Value::as_i64);
+        if shown == Some(expected) {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            began < called + STOCK_STALENESS,
+            "{url} shows stock {shown:?}, not {expected}, over {STOCK_STALENESS:?} after the orders"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Fails unless product `id` shows `expected` stock within the staleness bound.
+pub async fn assert_stock(id: &str, expected: i64) -> anyhow::Result<()> {
+    assert_stock_at(
+        &format!("{}/api/products/{id}", nginx_url()),
+        "/data/stock",
+        expected,
+    )
+    .await
+}

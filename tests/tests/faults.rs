@@ -128,13 +128,70 @@ async fn wait_done(consumer: &str, ids: &[String], within: Duration) -> anyhow::
         if done == ids.len() as i64 {
             return Ok(());
         }
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "{consumer}: {done} of {} events done within {within:?}",
-            ids.len()
-        );
+        if tokio::time::Instant::now() >= deadline {
+            let why = undone_report(&db, consumer, &list).await;
+            anyhow::bail!(
+                "{consumer}: {done} of {} events done within {within:?}\n{why}",
+                ids.len()
+            );
+        }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// What is known of the events of `list` that `consumer` has not recorded done: their
+/// `processed_events` and `dead_letters` rows, and the consumer's log lines naming
+/// them, so a failure says where they stopped.
+async fn undone_report(db: &sea_orm::DatabaseConnection, consumer: &str, list: &str) -> String {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            format!(
+                "SELECT e.id::text AS id,
+                        COALESCE((SELECT p.state || ' at ' || p.processed_at::text FROM processed_events p
+                                  WHERE p.consumer = '{consumer}' AND p.event_id = e.id), 'no row') AS state,
+                        COALESCE((SELECT string_agg(d.reason, '; ') FROM dead_letters d
+                                  WHERE d.consumer = '{consumer}' AND d.event_id = e.id), '') AS dead
+                 FROM unnest(string_to_array($1, ',')::uuid[]) AS e(id)
+                 WHERE NOT EXISTS (SELECT 1 FROM processed_events p WHERE p.consumer = '{consumer}'
+                                   AND p.event_id = e.id AND p.state = 'done')"
+            ),
+            [list.into()],
+        ))
+        .await;
+    let mut report = String::new();
+    let mut ids = Vec::new();
+    match rows {
+        Ok(rows) => {
+            for row in rows {
+                let get = |c: &str| row.try_get::<String>("", c).unwrap_or_default();
+                report.push_str(&format!(
+                    "  {}: {}{}\n",
+                    get("id"),
+                    get("state"),
+                    match get("dead") {
+                        d if d.is_empty() => String::new(),
+                        d => format!(", dead-lettered: {d}"),
+                    }
+                ));
+                ids.push(get("id"));
+            }
+        }
+        Err(e) => report.push_str(&format!("  (cannot read their state: {e})\n")),
+    }
+    let log = repo().join(format!(".stack/logs/{consumer}-consumer.log"));
+    if let Ok(text) = std::fs::read_to_string(&log) {
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| ids.iter().any(|id| l.contains(id.as_str())))
+            .collect();
+        report.push_str(&format!("  {} log lines naming them:\n", lines.len()));
+        for line in lines.iter().rev().take(40).rev() {
+            report.push_str(&format!("    {line}\n"));
+        }
+    }
+    report
 }
 
 /// How many mails the catcher holds per order event (by `Message-ID`).

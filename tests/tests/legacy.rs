@@ -445,8 +445,7 @@ async fn the_storm_through_placeorder_does_not_oversell() -> anyhow::Result<()> 
         let message = r.json["message"].as_str().unwrap_or_default();
         assert!(message.contains(&name), "names the product: {message}");
     }
-    let left = get(&format!("{}/api/products/{id}", nginx_url())).await?;
-    assert_eq!(left.json["data"]["stock"], 0, "{}", left.text);
+    e2e::assert_stock(&id, 0).await?;
     Ok(())
 }
 

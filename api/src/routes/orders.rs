@@ -285,7 +285,7 @@ impl OrdersApi {
             tracing::warn!(error = %settling, "could not settle the idempotency key");
         }
         let order = result?;
-        state.catalogue.invalidate().await;
+        state.catalogue.stock_moved().await;
         Ok(Placed::Created(
             Json(Envelope::new(order.into(), "order placed")),
             None,

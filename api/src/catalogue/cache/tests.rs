@@ -1,22 +1,63 @@
-//! Unit tests of the cache stamps.
+//! Unit tests of the cache stamps and of when a stamped value may be served.
 
-use super::{stamp, unstamp};
+use std::time::Duration;
+
+use super::{Freshness, Stamp, stamp, unstamp};
+
+const BOUND: Duration = Duration::from_millis(1000);
+
+fn at(generation: i64, stock_version: i64, read_at_ms: i64) -> Stamp {
+    Stamp {
+        generation,
+        stock_version,
+        read_at_ms,
+    }
+}
 
 #[test]
-fn a_stamped_value_comes_back_only_under_its_generation() {
-    let stored = stamp(42, br#"{"a":1}"#);
-    assert_eq!(stored, br#"42:{"a":1}"#);
-    assert_eq!(
-        unstamp(stored.clone(), 42).as_deref(),
-        Some(&br#"{"a":1}"#[..])
-    );
-    assert_eq!(unstamp(stored, 43), None);
+fn a_stamped_value_comes_back_with_its_stamp() {
+    let stored = stamp(at(42, 7, 1_700_000_000_000), br#"{"a":1}"#);
+    assert_eq!(stored, br#"42:7:1700000000000:{"a":1}"#);
+    let (stamped, json) = unstamp(stored).expect("a stamped value");
+    assert_eq!(stamped, at(42, 7, 1_700_000_000_000));
+    assert_eq!(&json[..], br#"{"a":1}"#);
 }
 
 #[test]
 fn values_in_another_format_are_misses() {
-    assert_eq!(unstamp(br#"{"generation":1,"data":[]}"#.to_vec(), 1), None);
-    assert_eq!(unstamp(b"no colon here".to_vec(), 0), None);
-    assert_eq!(unstamp(Vec::new(), 0), None);
-    assert_eq!(unstamp(b"-1:[]".to_vec(), 1), None);
+    assert_eq!(unstamp(br#"{"generation":1,"data":[]}"#.to_vec()), None);
+    assert_eq!(unstamp(b"no colon here".to_vec()), None);
+    assert_eq!(unstamp(Vec::new()), None);
+    // An older release's `generation:json`.
+    assert_eq!(unstamp(br#"3:[{"id":"x","stock":1}]"#.to_vec()), None);
+    assert_eq!(unstamp(b"3:[]".to_vec()), None);
+}
+
+#[test]
+fn another_generation_is_never_served() {
+    let value = at(4, 9, 10_000);
+    assert_eq!(value.freshness((5, 9), 10_001, BOUND), Freshness::Stale);
+    assert_eq!(value.freshness((3, 9), 10_001, BOUND), Freshness::Stale);
+}
+
+#[test]
+fn without_a_stock_move_a_value_stays_fresh_whatever_its_age() {
+    let value = at(4, 9, 10_000);
+    assert_eq!(value.freshness((4, 9), 70_000, BOUND), Freshness::Fresh);
+}
+
+#[test]
+fn after_a_stock_move_a_value_is_served_until_the_bound_and_refreshed_from_half() {
+    let value = at(4, 9, 10_000);
+    assert_eq!(value.freshness((4, 10), 10_499, BOUND), Freshness::Fresh);
+    assert_eq!(value.freshness((4, 10), 10_500, BOUND), Freshness::Refresh);
+    assert_eq!(value.freshness((4, 10), 10_999, BOUND), Freshness::Refresh);
+    assert_eq!(value.freshness((4, 10), 11_000, BOUND), Freshness::Stale);
+    // A value from an instance whose clock runs ahead counts as just read.
+    assert_eq!(value.freshness((4, 10), 9_000, BOUND), Freshness::Fresh);
+    // A bound of zero: any stock move makes it stale at once.
+    assert_eq!(
+        value.freshness((4, 10), 10_000, Duration::ZERO),
+        Freshness::Stale
+    );
 }

@@ -58,7 +58,7 @@ impl LegacyOrdersApi {
         let order = service::place_order(&state.db, auth.0.sub, None, request_id, None)
             .await
             .map_err(|e| as_bad_request(e.into()))?;
-        state.catalogue.invalidate().await;
+        state.catalogue.stock_moved().await;
         Ok(Json(LegacyOrderPlaced {
             message: "order placed".into(),
             order_id: order.id,
