@@ -83,6 +83,8 @@ pub struct Settings {
     pub catalogue_cache_ttl: Duration,
     /// Listings stored per minute over every instance (bounds the cache's size).
     pub catalogue_listing_stores_per_minute: u64,
+    /// Most bytes of product images each instance keeps in memory (`0`: none).
+    pub image_cache_bytes: u64,
     /// Most units of one product in one cart.
     pub max_quantity_per_product: i32,
     /// Key sealing secrets carried inside events (the OTP code), shared with the
@@ -302,6 +304,7 @@ impl std::fmt::Debug for Settings {
                 "catalogue_listing_stores_per_minute",
                 &self.catalogue_listing_stores_per_minute,
             )
+            .field("image_cache_bytes", &self.image_cache_bytes)
             .field("max_quantity_per_product", &self.max_quantity_per_product)
             .field("event_seal_key", &self.event_seal_key)
             .field("retention", &self.retention)
@@ -340,6 +343,7 @@ impl Settings {
                 "CATALOGUE_LISTING_STORES_PER_MINUTE",
                 2000,
             )?,
+            image_cache_bytes: optional("IMAGE_CACHE_BYTES", 16 * 1024 * 1024)?,
             max_quantity_per_product: optional("MAX_QUANTITY_PER_PRODUCT", 10)?,
             event_seal_key: SealKey::from_env()?,
             retention: RetentionSettings::from_env()?,

@@ -7,6 +7,7 @@
 mod auth;
 mod catalogue;
 mod coherence;
+mod images;
 mod instance;
 mod orders;
 mod schema;
