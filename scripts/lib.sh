@@ -122,6 +122,24 @@ start_process() {
     log "started $name (pid $!)"
 }
 
+# rotate_logs: every $LOGS/*.log over SHOP_LOG_MAX_MB (100) has its content moved to
+# NAME.log.1 (replacing the previous one) and starts empty, so each log takes at most
+# about twice that. Copy then truncate, never rename: the writers (every process of
+# the stack, nginx included) keep their file open with O_APPEND, so they carry on at
+# the start of the emptied file, with no reopen signal. Lines written between the copy
+# and the truncation are lost; at 100 MB that is a rare handful.
+rotate_logs() {
+    local max_mb="${SHOP_LOG_MAX_MB:-100}" f size
+    [[ "$max_mb" =~ ^[1-9][0-9]*$ ]] || die "SHOP_LOG_MAX_MB must be a whole number of MB (got '$max_mb')"
+    for f in "$LOGS"/*.log; do
+        [ -f "$f" ] || continue
+        size="$(stat -c %s -- "$f" 2>/dev/null || echo 0)"
+        if [ "$size" -gt $((max_mb * 1024 * 1024)) ]; then
+            cp -- "$f" "$f.1" && : > "$f"
+        fi
+    done
+}
+
 # claim_port NAME PORT: fails at once if PORT is taken by something other than our
 # NAME (another checkout's stack, say), rather than testing someone else's processes.
 claim_port() {

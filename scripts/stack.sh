@@ -10,6 +10,9 @@
 #                             dropping a request: out of nginx, drain, restart,
 #                             ready, back in
 #
+# Log files over SHOP_LOG_MAX_MB (100) are rotated to NAME.log.1 at `up` and every
+# SHOP_LOG_CHECK_SECONDS (30) by the `log-rotator` process (rotate_logs, lib.sh).
+#
 # PostgreSQL and Redis are used if they already answer on their usual ports, and
 # installed (apt) and started otherwise. SHOP_FRESH_DATA=1 empties the database and
 # the Redis database that .env names before anything starts (CI does this for its
@@ -329,9 +332,27 @@ start_nginx() {
     wait_until 30 "nginx" http_ok "http://127.0.0.1:$NGINX_PORT/health/ready"
 }
 
+# The background half of the log cap: rotate_logs every SHOP_LOG_CHECK_SECONDS, as
+# the `log-rotator` process (stopped by `down` like every other).
+start_log_rotator() {
+    local every="${SHOP_LOG_CHECK_SECONDS:-30}"
+    [[ "$every" =~ ^[1-9][0-9]*$ ]] || die "SHOP_LOG_CHECK_SECONDS must be a whole number of seconds (got '$every')"
+    rotate_logs
+    start_process log-rotator "$REPO/scripts/stack.sh" rotate-logs-every "$every"
+}
+
+rotate_logs_every() {
+    local every="$1"
+    while :; do
+        rotate_logs
+        sleep "$every"
+    done
+}
+
 up() {
     load_env
     mkdir -p "$LOGS" "$PIDS" "$DATA"
+    start_log_rotator
     ensure_tools
     ensure_postgres
     ensure_redis
@@ -448,5 +469,7 @@ case "${1:-}" in
     status) status ;;
     scale) scale "${2:-}" ;;
     rolling-restart) rolling_restart ;;
+    # Internal: the log-rotator process that `up` starts.
+    rotate-logs-every) rotate_logs_every "${2:-30}" ;;
     *) echo "usage: $0 up|down|status|scale N|rolling-restart" >&2; exit 2 ;;
 esac

@@ -1,5 +1,6 @@
-//! The outermost layer of every request: request id, body size limit, access log,
-//! metrics and security headers.
+//! The outermost layer of every request: request id, body size limit, request log
+//! (errors, slow and sampled requests only: see [`request_log_level`]), metrics and
+//! security headers.
 //!
 //! Invariants: every response, errors included, carries `X-Request-Id`, and every log
 //! line written while serving a request carries the same id in its span. Bodies are
@@ -11,17 +12,17 @@
 
 use std::{
     sync::{Arc, atomic::Ordering},
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use poem::{
     Body, Endpoint, IntoResponse, Middleware, Request, Response,
-    http::{HeaderValue, Method, header},
+    http::{HeaderValue, Method, StatusCode, header},
 };
 use poem_openapi::OperationId;
 use tracing::Instrument;
 
-use crate::{error, state::AppState};
+use crate::{configuration::RequestLogSettings, error, state::AppState};
 
 /// The request id of the current request.
 #[derive(Debug, Clone)]
@@ -117,17 +118,51 @@ impl<E: Endpoint> Endpoint for RequestContextEndpoint<E> {
                 .with_label_values(&[operation, method_label])
                 .observe(elapsed.as_secs_f64());
             let mut resp = json_errors(resp).await;
-            tracing::info!(
-                status = status.as_u16(),
-                latency_ms = elapsed.as_secs_f64() * 1000.0,
-                operation,
-                "request served"
-            );
+            let log = &state.settings.request_log;
+            match request_log_level(status, elapsed, log, rand::random::<f64>) {
+                Some(tracing::Level::WARN) => tracing::warn!(
+                    status = status.as_u16(),
+                    latency_ms = elapsed.as_secs_f64() * 1000.0,
+                    operation,
+                    "request served"
+                ),
+                Some(_) => tracing::info!(
+                    status = status.as_u16(),
+                    latency_ms = elapsed.as_secs_f64() * 1000.0,
+                    operation,
+                    "request served"
+                ),
+                None => {}
+            }
             set_headers(&mut resp, &request_id, &path);
             Ok(resp)
         }
         .instrument(span)
         .await
+    }
+}
+
+/// Whether the request line of a response with `status`, served in `elapsed`, is
+/// logged, and at which level. nginx's access log already has every request (id,
+/// status, upstream timings); the instance adds a line only for what needs a look:
+/// 5xx and slow requests at `warn`, 4xx at `info` (as before), and otherwise a
+/// sample (`LOG_REQUEST_SAMPLE_RATE`; `1` logs every request) at `info`. `sample`
+/// draws a number in `[0, 1)`, called only when the sample decides.
+pub fn request_log_level(
+    status: StatusCode,
+    elapsed: Duration,
+    settings: &RequestLogSettings,
+    sample: impl FnOnce() -> f64,
+) -> Option<tracing::Level> {
+    if status.is_server_error() || elapsed >= settings.slow {
+        Some(tracing::Level::WARN)
+    } else if status.is_client_error()
+        || settings.sample_rate >= 1.0
+        || (settings.sample_rate > 0.0 && sample() < settings.sample_rate)
+    {
+        Some(tracing::Level::INFO)
+    } else {
+        None
     }
 }
 
@@ -321,8 +356,77 @@ fn set_headers(resp: &mut Response, request_id: &str, path: &str) {
 
 #[cfg(test)]
 mod tests {
-    use super::{accept_request_id, method_label, takes_large_bodies};
-    use poem::http::{HeaderValue, Method};
+    use std::time::Duration;
+
+    use super::{accept_request_id, method_label, request_log_level, takes_large_bodies};
+    use crate::configuration::RequestLogSettings;
+    use poem::http::{HeaderValue, Method, StatusCode};
+    use tracing::Level;
+
+    fn log(slow_ms: u64, sample_rate: f64) -> RequestLogSettings {
+        RequestLogSettings {
+            slow: Duration::from_millis(slow_ms),
+            sample_rate,
+        }
+    }
+
+    #[test]
+    fn only_errors_slow_and_sampled_requests_are_logged() {
+        let quiet = log(500, 0.0);
+        let fast = Duration::from_millis(3);
+        let never = || -> f64 { panic!("no sample is drawn at rate 0") };
+        assert_eq!(request_log_level(StatusCode::OK, fast, &quiet, never), None);
+        assert_eq!(
+            request_log_level(StatusCode::NOT_MODIFIED, fast, &quiet, never),
+            None
+        );
+        assert_eq!(
+            request_log_level(StatusCode::INTERNAL_SERVER_ERROR, fast, &quiet, never),
+            Some(Level::WARN)
+        );
+        assert_eq!(
+            request_log_level(StatusCode::SERVICE_UNAVAILABLE, fast, &quiet, never),
+            Some(Level::WARN)
+        );
+        assert_eq!(
+            request_log_level(StatusCode::NOT_FOUND, fast, &quiet, never),
+            Some(Level::INFO)
+        );
+        assert_eq!(
+            request_log_level(StatusCode::TOO_MANY_REQUESTS, fast, &quiet, never),
+            Some(Level::INFO)
+        );
+        assert_eq!(
+            request_log_level(StatusCode::OK, Duration::from_millis(500), &quiet, never),
+            Some(Level::WARN),
+            "slow: at the threshold"
+        );
+        assert_eq!(
+            request_log_level(StatusCode::OK, Duration::from_millis(499), &quiet, never),
+            None
+        );
+    }
+
+    #[test]
+    fn the_sample_rate_decides_the_rest_and_one_logs_everything() {
+        let fast = Duration::from_millis(3);
+        let all = log(500, 1.0);
+        let never = || -> f64 { panic!("rate 1 logs without drawing") };
+        assert_eq!(
+            request_log_level(StatusCode::OK, fast, &all, never),
+            Some(Level::INFO)
+        );
+        let some = log(500, 0.25);
+        assert_eq!(
+            request_log_level(StatusCode::OK, fast, &some, || 0.1),
+            Some(Level::INFO)
+        );
+        assert_eq!(
+            request_log_level(StatusCode::OK, fast, &some, || 0.25),
+            None
+        );
+        assert_eq!(request_log_level(StatusCode::OK, fast, &some, || 0.9), None);
+    }
 
     #[test]
     fn only_the_upload_and_import_routes_take_large_bodies() {

@@ -27,7 +27,7 @@ use shop_common::db::database;
 
 use crate::{
     auth::service::Auth,
-    catalogue::cache::CatalogueCache,
+    catalogue::{cache::CatalogueCache, image_cache::ImageCache},
     configuration::{CorsSettings, Settings},
     error,
     jobs::{JobMetrics, Scheduler},
@@ -113,6 +113,7 @@ impl Application {
             settings.catalogue_stock_staleness,
             &metrics,
         )?;
+        let images = ImageCache::new(settings.image_cache_bytes, &metrics)?;
         let kafka_reachable = prometheus::IntGauge::new(
             "kafka_reachable",
             "1 when the last readiness check reached the Kafka broker",
@@ -145,6 +146,7 @@ impl Application {
             metrics,
             auth,
             catalogue,
+            images,
             started: Instant::now(),
             started_at: chrono::Utc::now(),
             requests_served: AtomicU64::new(0),

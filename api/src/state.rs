@@ -15,8 +15,11 @@ use redis::aio::ConnectionManager;
 use sea_orm::DatabaseConnection;
 
 use crate::{
-    auth::service::Auth, catalogue::cache::CatalogueCache, configuration::Settings,
-    metrics::Metrics, outbox::Publisher,
+    auth::service::Auth,
+    catalogue::{cache::CatalogueCache, image_cache::ImageCache},
+    configuration::Settings,
+    metrics::Metrics,
+    outbox::Publisher,
 };
 
 /// Shared handles of one API instance.
@@ -36,6 +39,8 @@ pub struct AppState {
     pub auth: Auth,
     /// The catalogue cache.
     pub catalogue: CatalogueCache,
+    /// Image bytes in this instance's memory (`IMAGE_CACHE_BYTES`).
+    pub images: ImageCache,
     /// Process start, for uptime.
     pub started: Instant,
     /// Wall-clock process start.

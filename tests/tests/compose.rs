@@ -138,6 +138,12 @@ fn every_process_of_the_native_stack_has_a_compose_service() {
         .captures_iter(&stack)
         .map(|c| c[1].trim_end_matches('-').to_owned())
         .collect();
+    // The native stack's log cap; compose caps logs with its logging driver instead
+    // (every_service_caps_its_logs), so it has no service of its own.
+    assert!(
+        native.remove("log-rotator"),
+        "stack.sh starts the log-rotator"
+    );
     // Started by their own functions rather than start_process.
     for (function, name) in [
         ("ensure_postgres", "postgres"),

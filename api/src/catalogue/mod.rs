@@ -8,6 +8,7 @@
 pub mod bulk;
 pub mod cache;
 pub mod error;
+pub mod image_cache;
 pub mod images;
 pub mod model;
 pub mod repo;

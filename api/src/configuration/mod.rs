@@ -85,6 +85,10 @@ pub struct Settings {
     pub catalogue_listing_stores_per_minute: u64,
     /// How far behind a committed order the stock a cached listing shows may be.
     pub catalogue_stock_staleness: Duration,
+    /// Which requests an instance writes a log line for.
+    pub request_log: RequestLogSettings,
+    /// Most bytes of product images each instance keeps in memory (`0`: none).
+    pub image_cache_bytes: u64,
     /// Most units of one product in one cart.
     pub max_quantity_per_product: i32,
     /// Key sealing secrets carried inside events (the OTP code), shared with the
@@ -92,6 +96,33 @@ pub struct Settings {
     pub event_seal_key: SealKey,
     /// What the retention jobs delete, and how often they run.
     pub retention: RetentionSettings,
+}
+
+/// Which requests get a line in the instance's log (nginx's access log has every
+/// one): errors always, slow ones, and a sample of the rest.
+#[derive(Debug, Clone)]
+pub struct RequestLogSettings {
+    /// A request that took at least this long is logged (`warn`).
+    pub slow: Duration,
+    /// Share of the other requests logged, `0` to `1` (`1`: every request).
+    pub sample_rate: f64,
+}
+
+impl RequestLogSettings {
+    /// Reads `LOG_SLOW_REQUEST_MS` and `LOG_REQUEST_SAMPLE_RATE`.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let sample_rate: f64 = optional("LOG_REQUEST_SAMPLE_RATE", 0.0)?;
+        if !(0.0..=1.0).contains(&sample_rate) {
+            return Err(ConfigError::Invalid {
+                name: "LOG_REQUEST_SAMPLE_RATE",
+                reason: "must be between 0 and 1".into(),
+            });
+        }
+        Ok(Self {
+            slow: Duration::from_millis(optional("LOG_SLOW_REQUEST_MS", 500)?),
+            sample_rate,
+        })
+    }
 }
 
 /// The retention jobs (`api::jobs`): how often each runs (once per period over every
@@ -305,6 +336,8 @@ impl std::fmt::Debug for Settings {
                 &self.catalogue_listing_stores_per_minute,
             )
             .field("catalogue_stock_staleness", &self.catalogue_stock_staleness)
+            .field("request_log", &self.request_log)
+            .field("image_cache_bytes", &self.image_cache_bytes)
             .field("max_quantity_per_product", &self.max_quantity_per_product)
             .field("event_seal_key", &self.event_seal_key)
             .field("retention", &self.retention)
@@ -347,6 +380,8 @@ impl Settings {
                 "CATALOGUE_STOCK_STALENESS_MS",
                 1000,
             )?),
+            request_log: RequestLogSettings::from_env()?,
+            image_cache_bytes: optional("IMAGE_CACHE_BYTES", 16 * 1024 * 1024)?,
             max_quantity_per_product: optional("MAX_QUANTITY_PER_PRODUCT", 10)?,
             event_seal_key: SealKey::from_env()?,
             retention: RetentionSettings::from_env()?,

@@ -52,3 +52,22 @@ fn processed_events_are_kept_at_least_as_long_as_the_outbox() {
         "{message}"
     );
 }
+
+#[test]
+fn request_logging_defaults_to_errors_and_slow_requests_and_the_rate_is_a_share() {
+    let read = |rate: &str| {
+        let vars = std::collections::HashMap::from([(
+            "LOG_REQUEST_SAMPLE_RATE".to_owned(),
+            rate.to_owned(),
+        )]);
+        with_vars(&vars, RequestLogSettings::from_env).map_err(|e| e.to_string())
+    };
+    let defaults = read("").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(defaults.sample_rate, 0.0);
+    assert_eq!(defaults.slow, Duration::from_millis(500));
+    assert_eq!(read("1").map(|s| s.sample_rate), Ok(1.0));
+    for bad in ["1.5", "-0.1", "NaN", "often"] {
+        let error = read(bad).err().unwrap_or_default();
+        assert!(error.contains("LOG_REQUEST_SAMPLE_RATE"), "{bad}: {error}");
+    }
+}

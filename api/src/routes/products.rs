@@ -18,6 +18,7 @@ use super::ApiTags;
 use crate::{
     catalogue::{
         cache::{self, CacheOutcome},
+        image_cache::{CachedImage, served_content_type},
         model::{Category, ProductView},
         repo::{self, ListQuery, Sort},
     },
@@ -365,26 +366,34 @@ impl ProductsApi {
         #[oai(name = "If-None-Match")]
         if_none_match: Header<Option<String>>,
     ) -> Result<ImageResponse, Failure<outcomes::ReadProduct>> {
-        if if_none_match.0.is_some()
-            && let Some(sha) = repo::image_etag(&state.db, id.0, image_id.0).await?
-        {
-            let etag = format!("\"{sha}\"");
-            if etag_matches(if_none_match.0.as_deref(), &etag) {
-                return Ok(ImageResponse::NotModified { etag });
-            }
-        }
-        let image = repo::image(&state.db, id.0, image_id.0)
+        let (product, image_id) = (id.0, image_id.0);
+        // Per request, cached bytes or not: whether the image still belongs to an
+        // active product, and its hash (no bytes read).
+        let sha = repo::image_etag(&state.db, product, image_id)
             .await?
             .ok_or_else(|| ApiError::not_found("image"))?;
-        let content_type = match image.content_type.as_str() {
-            "image/png" => "image/png",
-            "image/webp" => "image/webp",
-            _ => "image/jpeg",
-        };
+        let etag = format!("\"{sha}\"");
+        if etag_matches(if_none_match.0.as_deref(), &etag) {
+            return Ok(ImageResponse::NotModified { etag });
+        }
+        let db = &state.db;
+        let image = state
+            .images
+            .get_or_load(product, image_id, &sha, || async move {
+                Ok(repo::image(db, product, image_id)
+                    .await?
+                    .map(|found| CachedImage {
+                        content_type: served_content_type(&found.content_type),
+                        bytes: found.bytes.into(),
+                        sha256: found.sha256,
+                    }))
+            })
+            .await?
+            .ok_or_else(|| ApiError::not_found("image"))?;
         Ok(ImageResponse::Image {
-            etag: format!("\"{}\"", image.sha256),
+            etag,
             bytes: image.bytes,
-            content_type,
+            content_type: image.content_type,
         })
     }
 }

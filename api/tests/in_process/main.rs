@@ -8,6 +8,7 @@ mod auth;
 mod beside_orders;
 mod catalogue;
 mod coherence;
+mod images;
 mod instance;
 mod orders;
 mod schema;

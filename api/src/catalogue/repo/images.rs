@@ -131,7 +131,8 @@ pub struct ImageBytes {
     pub sha256: String,
 }
 
-/// The bytes of image `image` of `product`.
+/// The bytes of image `image` of `product` (only if the product is active): what the
+/// image cache loads on a miss.
 pub async fn image(
     db: &impl ConnectionTrait,
     product: Uuid,
@@ -147,7 +148,9 @@ pub async fn image(
     .await
 }
 
-/// The ETag of an image, without its bytes (for 304s).
+/// The SHA-256 of an image whose product is active, without its bytes: asked on
+/// every image GET, it decides visibility (archived: `None`) and answers 304s before
+/// the bytes come from the instance's image cache (`catalogue::image_cache`).
 pub async fn image_etag(
     db: &impl ConnectionTrait,
     product: Uuid,

@@ -14,8 +14,8 @@ use poem_openapi::{
 pub enum ImageResponse {
     /// The bytes, their content type and strong ETag.
     Image {
-        /// Bytes.
-        bytes: Vec<u8>,
+        /// Bytes (shared with the instance's image cache, never copied).
+        bytes: bytes::Bytes,
         /// `image/jpeg`, `image/png` or `image/webp`.
         content_type: &'static str,
         /// Strong validator.
