@@ -6,6 +6,7 @@ pub mod admin;
 pub mod auth;
 pub mod catalogue;
 pub mod configuration;
+pub mod db_statements;
 pub mod domain;
 pub mod entities;
 pub mod envelope;

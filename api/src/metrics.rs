@@ -6,6 +6,11 @@ use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
 };
 
+/// Buckets of SQL statements per request.
+const STATEMENT_BUCKETS: &[f64] = &[
+    0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0, 50.0, 100.0,
+];
+
 /// Latency buckets in seconds, dense around the 200 ms login target.
 const LATENCY_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.5, 5.0,
@@ -21,6 +26,9 @@ pub struct Metrics {
     pub http_latency: HistogramVec,
     /// Requests being served right now.
     pub in_flight: IntGauge,
+    /// SQL statements run while serving one request, by operation
+    /// (`db_statements`).
+    pub db_statements: HistogramVec,
 }
 
 impl Metrics {
@@ -38,14 +46,24 @@ impl Metrics {
             &["operation", "method"],
         )?;
         let in_flight = IntGauge::new("http_requests_in_flight", "HTTP requests being served")?;
+        let db_statements = HistogramVec::new(
+            HistogramOpts::new(
+                "db_statements_per_request",
+                "SQL statements run while serving one request (BEGIN and COMMIT aside)",
+            )
+            .buckets(STATEMENT_BUCKETS.to_vec()),
+            &["operation"],
+        )?;
         registry.register(Box::new(http_requests.clone()))?;
         registry.register(Box::new(http_latency.clone()))?;
         registry.register(Box::new(in_flight.clone()))?;
+        registry.register(Box::new(db_statements.clone()))?;
         Ok(Self {
             registry,
             http_requests,
             http_latency,
             in_flight,
+            db_statements,
         })
     }
 

@@ -22,7 +22,7 @@ use poem::{
 use poem_openapi::OperationId;
 use tracing::Instrument;
 
-use crate::{configuration::RequestLogSettings, error, state::AppState};
+use crate::{configuration::RequestLogSettings, db_statements, error, state::AppState};
 
 /// The request id of the current request.
 #[derive(Debug, Clone)]
@@ -93,13 +93,16 @@ impl<E: Endpoint> Endpoint for RequestContextEndpoint<E> {
             } else {
                 limit_body(&mut req, state.settings.max_json_body_bytes).await
             };
-            let resp = match outcome {
-                Err(too_large) => too_large.into_response(),
-                Ok(()) => match self.inner.call(req).await {
-                    Ok(resp) => resp.into_response(),
-                    Err(err) => error::render(err).await,
-                },
-            };
+            let (resp, statements) = db_statements::counted(async {
+                match outcome {
+                    Err(too_large) => too_large.into_response(),
+                    Ok(()) => match self.inner.call(req).await {
+                        Ok(resp) => resp.into_response(),
+                        Err(err) => error::render(err).await,
+                    },
+                }
+            })
+            .await;
             state.metrics.in_flight.dec();
             state.requests_served.fetch_add(1, Ordering::Relaxed);
 
@@ -117,6 +120,11 @@ impl<E: Endpoint> Endpoint for RequestContextEndpoint<E> {
                 .http_latency
                 .with_label_values(&[operation, method_label])
                 .observe(elapsed.as_secs_f64());
+            state
+                .metrics
+                .db_statements
+                .with_label_values(&[operation])
+                .observe(f64::from(statements));
             let mut resp = json_errors(resp).await;
             let log = &state.settings.request_log;
             match request_log_level(status, elapsed, log, rand::random::<f64>) {

@@ -103,7 +103,8 @@ impl Application {
         settings: Settings,
         publisher: Arc<dyn Publisher>,
     ) -> anyhow::Result<Self> {
-        let db = database(&settings.database_url, settings.database_max_connections).await?;
+        let mut db = database(&settings.database_url, settings.database_max_connections).await?;
+        crate::db_statements::install(&mut db);
         let redis = redis(&settings.redis_url)?;
         let metrics = Metrics::new(&settings.instance_id)?;
         let catalogue = CatalogueCache::new(

@@ -1,9 +1,19 @@
-//! Placing an order, in one transaction:
-//! lock the user's cart; sum quantities per product; decrement each product's stock
-//! with `stock >= q` in product-id order (no deadlock between concurrent orders);
-//! insert the order and its items with price snapshots; empty the cart; write the
-//! `order-placed` event to the outbox; commit. The caller owns the transaction and
-//! invalidates the catalogue cache before answering.
+//! Placing an order, in one transaction and a fixed number of statements whatever
+//! the number of lines (`scripts/bench/order.sql` runs the same ones):
+//!
+//! 1. read the buyer and lock their cart (two orders of one user go one after the
+//!    other);
+//! 2. read the cart's lines (a statement of its own: it must see the cart as the lock
+//!    left it);
+//! 3. take the stock of every line in one `UPDATE ... FROM unnest(...)`, each row only
+//!    if the product is active with `stock >= q`, after locking the rows in product-id
+//!    order (no deadlock between concurrent orders, whatever their carts' order);
+//!    the statement also answers what is left of the products it could not take;
+//! 4. insert the order and all its items with price snapshots, and empty the cart;
+//! 5. write the `order-placed` event to the outbox.
+//!
+//! The caller owns the transaction (and commits) and invalidates the catalogue cache
+//! before answering.
 
 use std::collections::BTreeMap;
 
@@ -22,25 +32,31 @@ use crate::{
 };
 
 #[derive(Debug, FromQueryResult)]
+struct BuyerRow {
+    email: String,
+    cart_id: Option<Uuid>,
+}
+
+#[derive(Debug, FromQueryResult)]
 struct CartRow {
     product_id: Uuid,
     quantity: i32,
 }
 
+/// One wanted product after the stock statement: what was taken (`price_cents` and
+/// the rest set), or what is left of it (`name`, `stock_now`, `status`, all unset
+/// when the product is gone).
 #[derive(Debug, FromQueryResult)]
-struct Decremented {
-    name: String,
-    price_cents: i64,
-    currency: String,
-    stock: i32,
-    low_stock_threshold: i32,
-}
-
-#[derive(Debug, FromQueryResult)]
-struct Current {
-    name: String,
-    stock: i32,
-    status: String,
+struct Taken {
+    product_id: Uuid,
+    quantity: i32,
+    name: Option<String>,
+    stock_now: Option<i32>,
+    status: Option<String>,
+    price_cents: Option<i64>,
+    currency: Option<String>,
+    stock_after: Option<i32>,
+    low_stock_threshold: Option<i32>,
 }
 
 #[derive(FromQueryResult)]
@@ -61,8 +77,6 @@ struct Reserved {
 pub struct Buyer<'a> {
     /// Account id.
     pub id: Uuid,
-    /// Where the confirmation goes.
-    pub email: &'a str,
     /// The buyer's note, trimmed, if any.
     pub note: Option<&'a str>,
     /// The request id, carried into the event.
@@ -71,20 +85,28 @@ pub struct Buyer<'a> {
 
 /// Places the order of `buyer` inside `txn` (not committed here).
 pub async fn place(txn: &impl ConnectionTrait, buyer: Buyer<'_>) -> Result<Order, OrderError> {
-    let wanted = lock_cart(txn, buyer.id).await?;
+    let (email, cart) = lock_cart(txn, buyer.id).await?;
+    let wanted = cart_lines(txn, cart).await?;
     let reserved = reserve_stock(txn, &wanted).await?;
     let order_id = Uuid::now_v7();
     let total_cents: i64 = reserved.lines.iter().map(|l| l.line_total_cents).sum();
     let currency = reserved.currency.unwrap_or_else(|| "USD".to_owned());
-    let created = insert_order(txn, order_id, &buyer, total_cents, &currency).await?;
-    insert_items(txn, order_id, &reserved.lines).await?;
-    empty_cart(txn, buyer.id).await?;
+    let created = write_order(
+        txn,
+        order_id,
+        &buyer,
+        cart,
+        total_cents,
+        &currency,
+        &reserved.lines,
+    )
+    .await?;
     let event = EventEnvelope::new(
         OrderPlaced {
             order_id,
             order_number: Some(created.number),
             user_id: buyer.id,
-            user_email: buyer.email.to_owned(),
+            user_email: email,
             items: reserved.event_items,
             total_cents,
             currency: currency.clone(),
@@ -106,73 +128,126 @@ pub async fn place(txn: &impl ConnectionTrait, buyer: Buyer<'_>) -> Result<Order
     })
 }
 
-/// Locks the cart of `user` (serializing two orders of one user) and sums its
-/// quantities per product, in product-id order; [`OrderError::CartEmpty`] without any.
-async fn lock_cart(
+/// Reads the e-mail of `user` and locks their cart (serializing two orders of one
+/// user); [`OrderError::UnknownUser`] without the account, [`OrderError::CartEmpty`]
+/// without a cart.
+async fn lock_cart(txn: &impl ConnectionTrait, user: Uuid) -> Result<(String, Uuid), OrderError> {
+    let buyer = BuyerRow::find_by_statement(stmt(
+        "WITH cart AS (SELECT id FROM carts WHERE user_id = $1 FOR UPDATE)
+         SELECT u.email, (SELECT id FROM cart) AS cart_id FROM users u WHERE u.id = $1",
+        vec![user.into()],
+    ))
+    .one(txn)
+    .await?
+    .ok_or(OrderError::UnknownUser)?;
+    let cart = buyer.cart_id.ok_or(OrderError::CartEmpty)?;
+    Ok((buyer.email, cart))
+}
+
+/// The quantities of the locked `cart` per product, in product-id order;
+/// [`OrderError::CartEmpty`] without any. Read after the lock, by a statement of its
+/// own, so an order placed meanwhile (which emptied the cart) is seen.
+async fn cart_lines(
     txn: &impl ConnectionTrait,
-    user: Uuid,
+    cart: Uuid,
 ) -> Result<BTreeMap<Uuid, i32>, OrderError> {
-    let locked = txn
-        .query_one_raw(stmt(
-            "SELECT id FROM carts WHERE user_id = $1 FOR UPDATE",
-            vec![user.into()],
-        ))
-        .await?;
-    let cart_rows = match locked {
-        Some(_) => CartRow::find_by_statement(stmt(
-            "SELECT ci.product_id, ci.quantity FROM cart_items ci JOIN carts c ON c.id = ci.cart_id
-                 WHERE c.user_id = $1",
-            vec![user.into()],
-        ))
-        .all(txn)
-        .await?,
-        None => Vec::new(),
-    };
-    if cart_rows.is_empty() {
+    let rows = CartRow::find_by_statement(stmt(
+        "SELECT product_id, quantity FROM cart_items WHERE cart_id = $1",
+        vec![cart.into()],
+    ))
+    .all(txn)
+    .await?;
+    if rows.is_empty() {
         return Err(OrderError::CartEmpty);
     }
     let mut wanted: BTreeMap<Uuid, i32> = BTreeMap::new();
-    for row in cart_rows {
+    for row in rows {
         *wanted.entry(row.product_id).or_default() += row.quantity;
     }
     Ok(wanted)
 }
 
-/// Decrements the stock of every wanted product, in product-id order (every order
-/// takes row locks in the same order). Refuses mixed currencies at once, and lists
-/// every product short of stock.
+/// Takes the stock of every wanted product in one statement. The `locked` CTE locks
+/// the rows in product-id order before the `UPDATE` can touch any of them (it joins
+/// on that CTE), so every order takes its row locks in the same order; the `UPDATE`
+/// re-checks `status` and `stock >= q` on the newest row. A product it could not take
+/// comes back with what is left of it (read under the same lock).
+const TAKE_STOCK: &str = "WITH wanted AS (
+    SELECT w.id, w.quantity FROM unnest($1::uuid[], $2::int4[]) AS w (id, quantity)
+), locked AS (
+    SELECT p.id, p.name, p.stock, p.status FROM products p
+    WHERE p.id = ANY ($1::uuid[]) ORDER BY p.id FOR UPDATE
+), taken AS (
+    UPDATE products p SET stock = p.stock - w.quantity, updated_at = now()
+    FROM wanted w JOIN locked l ON l.id = w.id
+    WHERE p.id = w.id AND p.id = ANY ($1::uuid[]) AND p.status = 'active' AND p.stock >= w.quantity
+    RETURNING p.id, p.price_cents, p.currency, p.stock, p.low_stock_threshold
+)
+SELECT w.id AS product_id, w.quantity, l.name, l.stock AS stock_now, l.status,
+       t.price_cents, t.currency, t.stock AS stock_after, t.low_stock_threshold
+FROM wanted w LEFT JOIN locked l ON l.id = w.id LEFT JOIN taken t ON t.id = w.id
+ORDER BY w.id";
+
+/// Decrements the stock of every wanted product (see [`TAKE_STOCK`]). Refuses mixed
+/// currencies, and lists every product short of stock; the caller's transaction is
+/// then rolled back, so nothing taken stays taken.
 async fn reserve_stock(
     txn: &impl ConnectionTrait,
     wanted: &BTreeMap<Uuid, i32>,
 ) -> Result<Reserved, OrderError> {
+    let rows = Taken::find_by_statement(stmt(
+        TAKE_STOCK,
+        vec![
+            pg_array(wanted.keys()).into(),
+            pg_array(wanted.values()).into(),
+        ],
+    ))
+    .all(txn)
+    .await?;
+    if rows.len() != wanted.len() {
+        return Err(OrderError::Invariant("the stock statement lost a line"));
+    }
     let mut reserved = Reserved {
         lines: Vec::with_capacity(wanted.len()),
         event_items: Vec::with_capacity(wanted.len()),
         currency: None,
     };
     let mut shortages = Vec::new();
-    for (&product_id, &quantity) in wanted {
-        let Some(p) = decrement(txn, product_id, quantity).await? else {
-            shortages.push(shortage(txn, product_id, quantity).await?);
+    for row in rows {
+        let (product_id, quantity) = (row.product_id, row.quantity);
+        let (Some(price_cents), Some(currency), Some(stock_after), Some(low_stock_threshold)) = (
+            row.price_cents,
+            row.currency,
+            row.stock_after,
+            row.low_stock_threshold,
+        ) else {
+            shortages.push(shortage(
+                product_id,
+                quantity,
+                row.name,
+                row.stock_now,
+                row.status,
+            ));
             continue;
         };
-        if reserved.currency.get_or_insert_with(|| p.currency.clone()) != &p.currency {
+        if reserved.currency.get_or_insert_with(|| currency.clone()) != &currency {
             return Err(OrderError::MixedCurrencies);
         }
+        let name = row.name.unwrap_or_default();
         reserved.lines.push(OrderItem {
             product_id,
-            name: p.name.clone(),
-            unit_price_cents: p.price_cents,
+            name: name.clone(),
+            unit_price_cents: price_cents,
             quantity,
-            line_total_cents: p.price_cents * i64::from(quantity),
+            line_total_cents: price_cents * i64::from(quantity),
         });
         reserved.event_items.push(OrderPlacedItem {
             product_id,
-            name: p.name,
+            name,
             quantity,
-            unit_price_cents: p.price_cents,
-            stock_after: p.stock,
-            low_stock_threshold: p.low_stock_threshold,
+            unit_price_cents: price_cents,
+            stock_after,
+            low_stock_threshold,
         });
     }
     if !shortages.is_empty() {
@@ -181,91 +256,107 @@ async fn reserve_stock(
     Ok(reserved)
 }
 
-/// Takes `quantity` of an active `product` if that many are in stock.
-async fn decrement(
-    txn: &impl ConnectionTrait,
-    product: Uuid,
-    quantity: i32,
-) -> Result<Option<Decremented>, OrderError> {
-    Ok(Decremented::find_by_statement(stmt(
-        "UPDATE products SET stock = stock - $2, updated_at = now()
-         WHERE id = $1 AND status = 'active' AND stock >= $2
-         RETURNING name, price_cents, currency, stock, low_stock_threshold",
-        vec![product.into(), quantity.into()],
-    ))
-    .one(txn)
-    .await?)
-}
-
 /// What is left of `product` for a refusal (an archived product has none).
-async fn shortage(
-    txn: &impl ConnectionTrait,
+fn shortage(
     product: Uuid,
     requested: i32,
-) -> Result<Shortage, OrderError> {
-    let current = Current::find_by_statement(stmt(
-        "SELECT name, stock, status FROM products WHERE id = $1",
-        vec![product.into()],
-    ))
-    .one(txn)
-    .await?;
-    let (name, available) = match current {
-        Some(c) if c.status == "active" => (c.name, c.stock),
-        Some(c) => (c.name, 0),
-        None => ("(removed product)".to_owned(), 0),
+    name: Option<String>,
+    stock: Option<i32>,
+    status: Option<String>,
+) -> Shortage {
+    let (name, available) = match (name, stock, status.as_deref()) {
+        (Some(name), Some(stock), Some("active")) => (name, stock),
+        (Some(name), _, _) => (name, 0),
+        (None, _, _) => ("(removed product)".to_owned(), 0),
     };
-    Ok(Shortage {
+    Shortage {
         product_id: product,
         name,
         requested,
         available,
-    })
+    }
 }
 
-async fn insert_order(
+/// Inserts the order, all its `lines` (one multi-row insert, in the lines' order) and
+/// empties `cart`, in one statement.
+const WRITE_ORDER: &str = "WITH placed AS (
+    INSERT INTO orders (id, user_id, total_cents, currency, note) VALUES ($1, $2, $3, $4, $5)
+    RETURNING id, number, created_at
+), lines AS (
+    INSERT INTO order_items (order_id, product_id, name, unit_price_cents, quantity, line_total_cents)
+    SELECT o.id, l.product_id, l.name, l.unit_price_cents, l.quantity, l.line_total_cents
+    FROM placed o,
+         unnest($7::uuid[], $8::text[], $9::int8[], $10::int4[], $11::int8[]) WITH ORDINALITY
+           AS l (product_id, name, unit_price_cents, quantity, line_total_cents, n)
+    ORDER BY l.n
+), emptied AS (
+    DELETE FROM cart_items WHERE cart_id = $6
+)
+SELECT number, created_at FROM placed";
+
+async fn write_order(
     txn: &impl ConnectionTrait,
     order_id: Uuid,
     buyer: &Buyer<'_>,
+    cart: Uuid,
     total_cents: i64,
     currency: &str,
+    lines: &[OrderItem],
 ) -> Result<Created, OrderError> {
     Created::find_by_statement(stmt(
-        "INSERT INTO orders (id, user_id, total_cents, currency, note) VALUES ($1, $2, $3, $4, $5) RETURNING number, created_at",
-        vec![order_id.into(), buyer.id.into(), total_cents.into(), currency.into(), buyer.note.map(str::to_owned).into()],
+        WRITE_ORDER,
+        vec![
+            order_id.into(),
+            buyer.id.into(),
+            total_cents.into(),
+            currency.into(),
+            buyer.note.map(str::to_owned).into(),
+            cart.into(),
+            pg_array(lines.iter().map(|l| l.product_id)).into(),
+            pg_array(lines.iter().map(|l| &l.name)).into(),
+            pg_array(lines.iter().map(|l| l.unit_price_cents)).into(),
+            pg_array(lines.iter().map(|l| l.quantity)).into(),
+            pg_array(lines.iter().map(|l| l.line_total_cents)).into(),
+        ],
     ))
     .one(txn)
     .await?
     .ok_or(OrderError::Invariant("order insert returned nothing"))
 }
 
-async fn insert_items(
-    txn: &impl ConnectionTrait,
-    order_id: Uuid,
-    lines: &[OrderItem],
-) -> Result<(), OrderError> {
-    for line in lines {
-        txn.execute_raw(stmt(
-            "INSERT INTO order_items (order_id, product_id, name, unit_price_cents, quantity, line_total_cents)
-             VALUES ($1, $2, $3, $4, $5, $6)",
-            vec![
-                order_id.into(),
-                line.product_id.into(),
-                line.name.clone().into(),
-                line.unit_price_cents.into(),
-                line.quantity.into(),
-                line.line_total_cents.into(),
-            ],
-        ))
-        .await?;
+/// A PostgreSQL array literal of `items` (`{"a","b"}`), bound as text and cast by
+/// the statement (`$1::uuid[]`): every element quoted, `"` and `\` escaped, so any
+/// text survives (the API's driver binds no arrays).
+fn pg_array<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
+    let mut out = String::from("{");
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('"');
+        for c in item.to_string().chars() {
+            if c == '"' || c == '\\' {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        out.push('"');
     }
-    Ok(())
+    out.push('}');
+    out
 }
 
-async fn empty_cart(txn: &impl ConnectionTrait, user: Uuid) -> Result<(), OrderError> {
-    txn.execute_raw(stmt(
-        "DELETE FROM cart_items ci USING carts c WHERE ci.cart_id = c.id AND c.user_id = $1",
-        vec![user.into()],
-    ))
-    .await?;
-    Ok(())
+#[cfg(test)]
+mod tests {
+    use super::pg_array;
+
+    #[test]
+    fn array_literals_quote_and_escape_every_element() {
+        assert_eq!(pg_array(Vec::<i32>::new()), "{}");
+        assert_eq!(pg_array([1, -2]), r#"{"1","-2"}"#);
+        assert_eq!(
+            pg_array(["a,b", r#"say "hi""#, r"back\slash", "{x}", "NULL", " "]),
+            r#"{"a,b","say \"hi\"","back\\slash","{x}","NULL"," "}"#
+        );
+    }
 }

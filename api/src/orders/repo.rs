@@ -1,5 +1,7 @@
 //! Reading orders: domain rows, mapped to what clients see by the routes.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
 use uuid::Uuid;
@@ -56,29 +58,60 @@ pub struct Order {
     pub created_at: DateTime<Utc>,
 }
 
+/// An order line and the order it belongs to.
+#[derive(FromQueryResult)]
+struct LineRow {
+    order_id: Uuid,
+    product_id: Uuid,
+    name: String,
+    unit_price_cents: i64,
+    quantity: i32,
+    line_total_cents: i64,
+}
+
+/// The orders of `rows` with their lines: one query for the lines of all of them,
+/// whatever their number (`order_id = ANY(...)`), each order's in insertion order.
 async fn attach(db: &impl ConnectionTrait, rows: Vec<OrderRow>) -> Result<Vec<Order>, DbErr> {
-    let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
-        let items = OrderItem::find_by_statement(stmt(
-            "SELECT product_id, name, unit_price_cents, quantity, line_total_cents
-             FROM order_items WHERE order_id = $1 ORDER BY id",
-            vec![row.id.into()],
+    let mut lines: HashMap<Uuid, Vec<OrderItem>> = HashMap::with_capacity(rows.len());
+    if !rows.is_empty() {
+        let ids = format!(
+            "{{{}}}",
+            rows.iter()
+                .map(|r| r.id.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let found = LineRow::find_by_statement(stmt(
+            "SELECT order_id, product_id, name, unit_price_cents, quantity, line_total_cents
+             FROM order_items WHERE order_id = ANY ($1::uuid[]) ORDER BY order_id, id",
+            vec![ids.into()],
         ))
         .all(db)
         .await?;
-        out.push(Order {
+        for l in found {
+            lines.entry(l.order_id).or_default().push(OrderItem {
+                product_id: l.product_id,
+                name: l.name,
+                unit_price_cents: l.unit_price_cents,
+                quantity: l.quantity,
+                line_total_cents: l.line_total_cents,
+            });
+        }
+    }
+    Ok(rows
+        .into_iter()
+        .map(|row| Order {
+            items: lines.remove(&row.id).unwrap_or_default(),
             id: row.id,
             number: row.number,
             user_id: row.user_id,
             status: row.status,
             note: row.note,
-            items,
             total_cents: row.total_cents,
             currency: row.currency,
             created_at: row.created_at,
-        });
-    }
-    Ok(out)
+        })
+        .collect())
 }
 
 /// Order `id`, if `viewer` may see it (the buyer, or any admin).
@@ -98,7 +131,8 @@ pub async fn get(
     Ok(attach(db, row.into_iter().collect()).await?.pop())
 }
 
-/// One page of the orders of `user`, newest first, and their total number.
+/// One page of the orders of `user`, newest first, and their total number: three
+/// queries (the count, the page, the lines of the whole page) whatever the page size.
 pub async fn mine(
     db: &impl ConnectionTrait,
     user: Uuid,

@@ -12,7 +12,6 @@ use super::{
     place::{self, Buyer},
     repo::Order,
 };
-use crate::auth::users;
 
 /// The `Idempotency-Key` a request claimed, and the answer to store under it in the
 /// order's own commit.
@@ -35,15 +34,11 @@ pub async fn place_order(
     request_id: Option<String>,
     claim: Option<StoredAnswer<'_>>,
 ) -> Result<Order, OrderError> {
-    let buyer = users::by_id(db, user)
-        .await?
-        .ok_or(OrderError::UnknownUser)?;
     let txn = db.begin().await?;
     let order = place::place(
         &txn,
         Buyer {
             id: user,
-            email: &buyer.email,
             note,
             request_id,
         },
