@@ -149,13 +149,14 @@ claim_port() {
 }
 
 # stop_process NAME: SIGTERM, wait for a graceful exit, then SIGKILL.
+# stop_process NAME [SECONDS]: TERM, then KILL after SECONDS (40).
 stop_process() {
-    local name="$1" pid
+    local name="$1" grace="${2:-40}" pid
     [ -f "$PIDS/$name.pid" ] || return 0
     pid="$(cat "$PIDS/$name.pid")"
     if process_running "$pid"; then
         kill -TERM "$pid" 2>/dev/null || true
-        local deadline=$((SECONDS + 40))
+        local deadline=$((SECONDS + grace))
         while process_running "$pid" && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.2; done
         if process_running "$pid"; then
             log "$name did not stop in time; killing"

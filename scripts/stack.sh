@@ -128,8 +128,26 @@ repair_broker_if_broken() {
     stop_process tansu
     mv "$DATA/tansu" "$aside"
     BROKER_STARTED_EMPTY=1
+    stop_consumers_before_an_empty_broker
     ensure_tansu
     "${probe[@]}" >>"$LOGS/kafka-probe.log" 2>&1 || die "the Kafka broker fails the probe even with fresh data (see $LOGS/kafka-probe.log and $LOGS/tansu.log)"
+}
+
+# Consumers that ran against a broker whose data is gone hold read positions in logs
+# that no longer exist, and would commit them into the new, empty broker: their
+# group would then resume past the start of the new logs and skip what lands there
+# below those positions (the republished events, and the first new ones). They are
+# stopped before the empty broker starts (their last commit cannot reach it), and
+# start again after the republish with no committed offsets, so they read every
+# partition from its beginning; what they had handled they skip (processed_events).
+stop_consumers_before_an_empty_broker() {
+    local name
+    for name in email-consumer inventory-consumer; do
+        if pid_alive "$name"; then
+            log "the broker starts empty: stopping $name (its read positions belong to the lost logs)"
+            stop_process "$name" 10
+        fi
+    done
 }
 
 # A broker that started with no data (repaired above, or its data deleted by hand)
@@ -357,7 +375,10 @@ up() {
     ensure_postgres
     ensure_redis
     # No broker running and no broker data: whatever it held is gone.
-    if ! pid_alive tansu && [ ! -s "$DATA/tansu/tansu.db" ]; then BROKER_STARTED_EMPTY=1; fi
+    if ! pid_alive tansu && [ ! -s "$DATA/tansu/tansu.db" ]; then
+        BROKER_STARTED_EMPTY=1
+        stop_consumers_before_an_empty_broker
+    fi
     ensure_tansu
     ensure_maildev
     build
