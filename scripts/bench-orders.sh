@@ -75,5 +75,5 @@ printf '\nbeside orders / alone: reads/s %s, p99 %s\n' \
     "$(awk -v a="$(field rps "$beside")" -v b="$(field rps "$alone")" 'BEGIN { printf "%.2f", a / b }')" \
     "$(awk -v a="$(field p99_ms "$beside")" -v b="$(field p99_ms "$alone")" 'BEGIN { printf "%.2f", a / b }')"
 echo "orders placed meanwhile: $(field per_s "$orders")/s (asked $(field target_per_s "$orders")/s), errors $(field errors "$orders")"
-echo "largest lag of the stock shown behind an answered order: $(field max_stock_lag_ms "$orders") ms (bound: CATALOGUE_STOCK_STALENESS_MS=${CATALOGUE_STOCK_STALENESS_MS:-1000})"
+echo "lag of the stock shown behind the answered orders: at least $(field max_stock_lag_ms "$orders") ms (the smallest bound every read is consistent with; promised: CATALOGUE_STOCK_STALENESS_MS=${CATALOGUE_STOCK_STALENESS_MS:-1000})"
 printf '%s\n' "$listing_out" | sed 's/^/  raw: /'

@@ -543,15 +543,23 @@ pub async fn place_order(c: &reqwest::Client, base: &str, token: &str) -> anyhow
     send(c.post(format!("{base}/api/orders")).bearer_auth(token)).await
 }
 
-/// How far the stock a cached product shows may lag a committed order
-/// (`CATALOGUE_STOCK_STALENESS_MS`).
-pub const STOCK_STALENESS: std::time::Duration = std::time::Duration::from_secs(1);
+/// How far the stock a cached product shows may lag a committed order:
+/// `CATALOGUE_STOCK_STALENESS_MS` of the stack's environment (1 s by default).
+pub fn stock_staleness() -> std::time::Duration {
+    std::time::Duration::from_millis(
+        std::env::var("CATALOGUE_STOCK_STALENESS_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1000),
+    )
+}
 
 /// Waits until `url`'s `pointer` shows `expected` stock; fails if a read that began
-/// over [`STOCK_STALENESS`] after the call (after the orders it should show were
+/// over [`stock_staleness`] after the call (after the orders it should show were
 /// answered) still shows something else.
 pub async fn assert_stock_at(url: &str, pointer: &str, expected: i64) -> anyhow::Result<()> {
     let called = std::time::Instant::now();
+    let bound = stock_staleness();
     loop {
         let began = std::time::Instant::now();
         let reply = get(url).await?;
@@ -564,8 +572,8 @@ pub async fn assert_stock_at(url: &str, pointer: &str, expected: i64) -> anyhow:
             return Ok(());
         }
         anyhow::ensure!(
-            began < called + STOCK_STALENESS,
-            "{url} shows stock {shown:?}, not {expected}, over {STOCK_STALENESS:?} after the orders"
+            began < called + bound,
+            "{url} shows stock {shown:?}, not {expected}, over {bound:?} after the orders"
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }

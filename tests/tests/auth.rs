@@ -706,8 +706,9 @@ async fn the_otp_never_appears_in_any_log_line_or_api_response() -> anyhow::Resu
     for reply in [&reg, &verify] {
         assert!(!reply.text.contains(&code));
     }
-    // Give the consumer a moment to have logged whatever it logs about this mail.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Give the consumer a moment to have logged whatever it logs about this mail, and
+    // nginx the time to write its buffered access log (`flush=1s`).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     let dir = std::env::var("SHOP_LOG_DIR")?;
     let pattern = regex::Regex::new(&format!(r"(^|[^0-9.]){code}([^0-9]|$)"))?;
     let mut files = 0;

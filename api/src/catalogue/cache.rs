@@ -70,8 +70,15 @@ const LOCK_TTL_MS: u64 = 5000;
 /// Larger values are served but never stored.
 pub const MAX_ENTRY_BYTES: usize = 1 << 20;
 
-/// Stores a value only while this minute's listing budget lasts.
+/// Stores a value only while this minute's listing budget lasts. Replacing a value
+/// that is still there (a reload) adds no key, so it is free: under orders the hot
+/// open keys (product pages, searches) reload twice a second and must not spend the
+/// budget that bounds how many keys exist.
 const BUDGETED_STORE_SCRIPT: &str = r"
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+  return 1
+end
 local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('PEXPIRE', KEYS[1], 120000) end
 if n > tonumber(ARGV[1]) then return 0 end
@@ -144,9 +151,17 @@ impl Stamp {
     }
 }
 
-/// `generation:stock_version:read_at_ms:json` as stored.
+/// Marks the stored format. An older release reads a value up to its first colon as
+/// its generation: `v2|7` is no number, so during a rolling deploy it takes this
+/// format for a miss instead of serving `7:...` as the body.
+const FORMAT: &[u8] = b"v2|";
+
+/// `v2|generation:stock_version:read_at_ms:json` as stored.
 fn stamp(at: Stamp, json: &[u8]) -> Vec<u8> {
-    let head = format!("{}:{}:{}:", at.generation, at.stock_version, at.read_at_ms);
+    let head = format!(
+        "v2|{}:{}:{}:",
+        at.generation, at.stock_version, at.read_at_ms
+    );
     let mut stored = Vec::with_capacity(head.len() + json.len());
     stored.extend_from_slice(head.as_bytes());
     stored.extend_from_slice(json);
@@ -156,8 +171,11 @@ fn stamp(at: Stamp, json: &[u8]) -> Vec<u8> {
 /// The stamp and JSON of a stored value. Anything else, including a value written in
 /// another format (an older release's `generation:json`), is `None`: a miss.
 fn unstamp(stored: Vec<u8>) -> Option<(Stamp, Bytes)> {
+    if !stored.starts_with(FORMAT) {
+        return None;
+    }
     let mut fields = [0i64; 3];
-    let mut start = 0;
+    let mut start = FORMAT.len();
     for field in &mut fields {
         let colon = stored[start..].iter().take(21).position(|&b| b == b':')?;
         *field = std::str::from_utf8(&stored[start..start + colon])
@@ -168,8 +186,6 @@ fn unstamp(stored: Vec<u8>) -> Option<(Stamp, Bytes)> {
     }
     let [generation, stock_version, read_at_ms] = fields;
     let json = Bytes::from(stored).slice(start..);
-    // JSON never starts with a digit-and-colon run: a legacy value `7:[...]` fails
-    // on its second field ('[' is no number).
     Some((
         Stamp {
             generation,
@@ -180,16 +196,79 @@ fn unstamp(stored: Vec<u8>) -> Option<(Stamp, Bytes)> {
     ))
 }
 
-/// Unix time in ms.
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
-}
-
 /// What one lookup saw: the current generation and stock version, and the stored
 /// value with its freshness.
 struct Seen {
     current: (i64, i64),
+    /// Redis's clock (ms), the one clock every instance shares: values are stamped
+    /// and judged by it, so instances' clocks apart cannot stretch the bound.
+    now_ms: i64,
     value: Option<(Freshness, Bytes)>,
+}
+
+/// Releases a loading lock only if it still holds this reader's token.
+const RELEASE_SCRIPT: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+";
+
+/// The loading lock of one key, held by this reader. Released when dropped, also
+/// when the request is cancelled mid-load (a client gone), so other readers never
+/// wait out its TTL; and only if it is still ours, so a load slower than the TTL
+/// cannot release the next holder's lock.
+struct LoadLock {
+    redis: ConnectionManager,
+    key: String,
+    token: String,
+}
+
+impl LoadLock {
+    fn key(key: &str) -> String {
+        format!("lock:{key}")
+    }
+
+    /// The lock of `key`, if no one else holds it.
+    async fn take(redis: &ConnectionManager, key: &str) -> Option<Self> {
+        let token = format!("{:016x}", rand::rng().random::<u64>());
+        let key = Self::key(key);
+        let mut conn = redis.clone();
+        let taken: Option<String> = redis::cmd("SET")
+            .arg(&key)
+            .arg(&token)
+            .arg("NX")
+            .arg("PX")
+            .arg(LOCK_TTL_MS)
+            .query_async(&mut conn)
+            .await
+            .unwrap_or(None);
+        taken.map(|_| Self {
+            redis: redis.clone(),
+            key,
+            token,
+        })
+    }
+}
+
+impl Drop for LoadLock {
+    fn drop(&mut self) {
+        let (mut conn, key, token) = (
+            self.redis.clone(),
+            std::mem::take(&mut self.key),
+            std::mem::take(&mut self.token),
+        );
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let released: redis::RedisResult<i64> = redis::Script::new(RELEASE_SCRIPT)
+                    .key(key)
+                    .arg(token)
+                    .invoke_async(&mut conn)
+                    .await;
+                if let Err(e) = released {
+                    tracing::debug!(error = %e, "releasing a loading lock failed; it expires");
+                }
+            });
+        }
+    }
 }
 
 /// The catalogue cache of one instance.
@@ -243,22 +322,30 @@ impl CatalogueCache {
             .inc();
     }
 
-    /// Reads the generation, the stock version and `key` in one round trip.
+    /// Reads the generation, the stock version, `key` and Redis's clock in one round
+    /// trip.
     async fn lookup(&self, key: &str) -> redis::RedisResult<Seen> {
         let mut conn = self.redis.clone();
-        let (generation, stock_version, stored): (Option<i64>, Option<i64>, Option<Vec<u8>>) =
-            redis::cmd("MGET")
+        type Values = (Option<i64>, Option<i64>, Option<Vec<u8>>);
+        let ((generation, stock_version, stored), (secs, micros)): (Values, (i64, i64)) =
+            redis::pipe()
+                .cmd("MGET")
                 .arg(GENERATION_KEY)
                 .arg(STOCK_VERSION_KEY)
                 .arg(key)
+                .cmd("TIME")
                 .query_async(&mut conn)
                 .await?;
         let current = (generation.unwrap_or(0), stock_version.unwrap_or(0));
-        let now = now_ms();
+        let now_ms = secs * 1000 + micros / 1000;
         let value = stored
             .and_then(unstamp)
-            .map(|(at, json)| (at.freshness(current, now, self.stock_staleness), json));
-        Ok(Seen { current, value })
+            .map(|(at, json)| (at.freshness(current, now_ms, self.stock_staleness), json));
+        Ok(Seen {
+            current,
+            now_ms,
+            value,
+        })
     }
 
     /// A usable value from `seen`, if it holds one.
@@ -368,25 +455,8 @@ impl CatalogueCache {
                 return Ok((Bytes::from(load().await?), CacheOutcome::Bypass));
             }
         };
-        let current = seen.current;
-        let lock = format!("lock:{key}");
-        let mut conn = self.redis.clone();
-        let take_lock = |mut conn: ConnectionManager| {
-            let lock = lock.clone();
-            async move {
-                let acquired: Option<String> = redis::cmd("SET")
-                    .arg(&lock)
-                    .arg(1)
-                    .arg("NX")
-                    .arg("PX")
-                    .arg(LOCK_TTL_MS)
-                    .query_async(&mut conn)
-                    .await
-                    .unwrap_or(None);
-                acquired.is_some()
-            }
-        };
-        let acquired = match seen.value {
+        let mut seen = seen;
+        let lock = match seen.value.take() {
             Some((Freshness::Fresh, value)) => {
                 self.record(CacheOutcome::Hit);
                 return Ok((value, CacheOutcome::Hit));
@@ -394,27 +464,46 @@ impl CatalogueCache {
             Some((Freshness::Refresh, value)) => {
                 // Still within the bound: only the reader that takes the lock reloads;
                 // everyone else is served at once.
-                if !take_lock(conn.clone()).await {
+                let Some(lock) = LoadLock::take(&self.redis, key).await else {
                     self.record(CacheOutcome::Hit);
                     return Ok((value, CacheOutcome::Hit));
-                }
-                true
-            }
-            Some((Freshness::Stale, _)) | None => {
-                let acquired = take_lock(conn.clone()).await;
-                if acquired {
-                    // Between our miss and our lock, another reader may have loaded,
-                    // stored and unlocked: check again before querying.
-                    if let Ok(Some(value)) = self.lookup(key).await.map(Self::usable) {
-                        let _: redis::RedisResult<()> =
-                            redis::cmd("DEL").arg(&lock).query_async(&mut conn).await;
+                };
+                // Another reader may have reloaded and unlocked since our lookup.
+                match self.lookup(key).await {
+                    Ok(again) => match again.value {
+                        Some((Freshness::Fresh, fresh)) => {
+                            self.record(CacheOutcome::Hit);
+                            return Ok((fresh, CacheOutcome::Hit));
+                        }
+                        _ => seen = again,
+                    },
+                    Err(_) => {
                         self.record(CacheOutcome::Hit);
                         return Ok((value, CacheOutcome::Hit));
                     }
+                }
+                Some(lock)
+            }
+            Some((Freshness::Stale, _)) | None => {
+                if let Some(lock) = LoadLock::take(&self.redis, key).await {
+                    // Between our miss and our lock, another reader may have loaded,
+                    // stored and unlocked: check again before querying.
+                    if let Ok(again) = self.lookup(key).await {
+                        match again.value {
+                            Some((Freshness::Fresh | Freshness::Refresh, value)) => {
+                                self.record(CacheOutcome::Hit);
+                                return Ok((value, CacheOutcome::Hit));
+                            }
+                            _ => seen = again,
+                        }
+                    }
+                    Some(lock)
                 } else {
                     // Someone else is loading: wait for their value rather than add a
                     // query; once their lock is gone without a value (it was not
                     // stored), stop waiting.
+                    let mut conn = self.redis.clone();
+                    let lock_key = LoadLock::key(key);
                     let deadline = tokio::time::Instant::now() + FLIGHT_WAIT;
                     while tokio::time::Instant::now() < deadline {
                         tokio::time::sleep(Duration::from_millis(15)).await;
@@ -422,32 +511,32 @@ impl CatalogueCache {
                             self.record(CacheOutcome::Hit);
                             return Ok((value, CacheOutcome::Hit));
                         }
-                        let locked: redis::RedisResult<bool> =
-                            redis::cmd("EXISTS").arg(&lock).query_async(&mut conn).await;
+                        let locked: redis::RedisResult<bool> = redis::cmd("EXISTS")
+                            .arg(&lock_key)
+                            .query_async(&mut conn)
+                            .await;
                         if matches!(locked, Ok(false)) {
                             break;
                         }
                     }
+                    None
                 }
-                acquired
             }
         };
 
-        // Stamped before the read begins: whatever the read shows was committed by then.
+        // Stamped with what the last lookup saw, before the read begins: whatever the
+        // read shows was committed by then.
         let at = Stamp {
-            generation: current.0,
-            stock_version: current.1,
-            read_at_ms: now_ms(),
+            generation: seen.current.0,
+            stock_version: seen.current.1,
+            read_at_ms: seen.now_ms,
         };
         self.db_loads.inc();
         let value = load().await;
         if let Ok(json) = &value {
             self.store(key, at, json, budgeted).await;
         }
-        if acquired {
-            let _: redis::RedisResult<()> =
-                redis::cmd("DEL").arg(&lock).query_async(&mut conn).await;
-        }
+        drop(lock);
         self.record(CacheOutcome::Miss);
         Ok((Bytes::from(value?), CacheOutcome::Miss))
     }
@@ -508,13 +597,18 @@ impl CatalogueCache {
     /// until their TTL or the next admin write.
     pub async fn stock_moved(&self) {
         let mut conn = self.redis.clone();
-        let result: redis::RedisResult<i64> = redis::cmd("INCR")
-            .arg(STOCK_VERSION_KEY)
-            .query_async(&mut conn)
-            .await;
-        if let Err(e) = result {
-            tracing::error!(error = %e, "recording a stock move in the cache failed; listings may show older stock until their TTL");
-        }
+        // In a task of its own: a request cancelled after its order committed (the
+        // client gone) still bumps the version.
+        let bump = tokio::spawn(async move {
+            let result: redis::RedisResult<i64> = redis::cmd("INCR")
+                .arg(STOCK_VERSION_KEY)
+                .query_async(&mut conn)
+                .await;
+            if let Err(e) = result {
+                tracing::error!(error = %e, "recording a stock move in the cache failed; listings may show older stock until their TTL");
+            }
+        });
+        let _ = bump.await;
     }
 }
 

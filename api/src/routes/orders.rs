@@ -261,7 +261,12 @@ impl OrdersApi {
         let _ = idempotency_key;
         let claim = match claim_key(&state, user, req, &raw).await? {
             KeyClaim::Proceed(claim) => claim,
-            KeyClaim::Replay(placed) => return Ok(*placed),
+            KeyClaim::Replay(placed) => {
+                // The first answer may have been cut off before its stock-version bump
+                // (the client gone); one more costs a Redis INCR.
+                state.catalogue.stock_moved().await;
+                return Ok(*placed);
+            }
         };
         let stored = claim.as_ref().map(|(key, fence)| StoredAnswer {
             key,

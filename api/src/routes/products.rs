@@ -367,11 +367,18 @@ impl ProductsApi {
         if_none_match: Header<Option<String>>,
     ) -> Result<ImageResponse, Failure<outcomes::ReadProduct>> {
         let (product, image_id) = (id.0, image_id.0);
-        // Per request, cached bytes or not: whether the image still belongs to an
-        // active product, and its hash (no bytes read).
-        let sha = repo::image_etag(&state.db, product, image_id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("image"))?;
+        // Whether the image still belongs to an active product, and its hash: from the
+        // catalogue cache, so an archive (an admin write, which bumps the generation)
+        // hides it on every instance at once, and a hot image costs no query.
+        let db = state.db.clone();
+        let (sha, _): (Option<String>, CacheOutcome) = state
+            .catalogue
+            .get_or_load_open(
+                &format!("products:image:{product}:{image_id}"),
+                || async move { repo::image_etag(&db, product, image_id).await },
+            )
+            .await?;
+        let sha = sha.ok_or_else(|| ApiError::not_found("image"))?;
         let etag = format!("\"{sha}\"");
         if etag_matches(if_none_match.0.as_deref(), &etag) {
             return Ok(ImageResponse::NotModified { etag });

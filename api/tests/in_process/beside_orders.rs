@@ -143,9 +143,10 @@ async fn a_listing_beside_a_stream_of_orders_stays_cached_and_shows_stock_at_mos
         answered.len()
     );
     assert!(ratio >= 0.9, "hit ratio {ratio:.3} beside orders");
-    // About two reloads a second over every instance, whatever the order rate (plus
-    // slack for a reload that overlaps the run's edges).
-    let bound = 2 * RUN.as_secs() + 4;
+    // About two reloads a second over every instance, whatever the order rate (with
+    // slack for a slow machine and the run's edges); invalidating on every order
+    // made about one per order (over a thousand here).
+    let bound = 3 * RUN.as_secs() + 4;
     assert!(
         loads <= bound,
         "{loads} database loads of one listing beside {} orders in {RUN:?} (at most {bound})",

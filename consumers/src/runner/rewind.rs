@@ -116,17 +116,34 @@ fn rewind_lost_logs<C: ConsumerContext + 'static>(
         let Some(at) = read_offset(tp.offset(), committed.as_ref(), topic, partition) else {
             continue;
         };
-        let Some(why) = lost_log(
-            at,
-            end,
-            last.ends.get(&key).copied(),
-            last.past_end.get(&key).copied(),
-        ) else {
+        let last_end = last.ends.get(&key).copied();
+        let Some(why) = lost_log(at, end, last_end, last.past_end.get(&key).copied()) else {
             if at > end {
                 seen.past_end.insert(key, at);
             }
             continue;
         };
+        // A shrunken end must still be there a moment later: one odd answer (a broker
+        // starting, a watermark read racing a write) must not make the group read a
+        // partition again.
+        if last_end.is_some_and(|last| end < last) {
+            std::thread::sleep(Duration::from_secs(1));
+            match consumer.fetch_watermarks(topic, partition, timeout) {
+                Ok((_, again)) if last_end.is_some_and(|last| again < last) => {}
+                _ => {
+                    tracing::info!(
+                        topic,
+                        partition,
+                        log_end = end,
+                        "a log end read lower than before did not stay so; not rewinding"
+                    );
+                    if let Some(last) = last_end {
+                        seen.ends.insert(key, last);
+                    }
+                    continue;
+                }
+            }
+        }
         tracing::warn!(
             topic,
             partition,

@@ -17,7 +17,7 @@ fn at(generation: i64, stock_version: i64, read_at_ms: i64) -> Stamp {
 #[test]
 fn a_stamped_value_comes_back_with_its_stamp() {
     let stored = stamp(at(42, 7, 1_700_000_000_000), br#"{"a":1}"#);
-    assert_eq!(stored, br#"42:7:1700000000000:{"a":1}"#);
+    assert_eq!(stored, br#"v2|42:7:1700000000000:{"a":1}"#);
     let Some((stamped, json)) = unstamp(stored) else {
         panic!("a stamped value comes back");
     };
@@ -30,9 +30,23 @@ fn values_in_another_format_are_misses() {
     assert_eq!(unstamp(br#"{"generation":1,"data":[]}"#.to_vec()), None);
     assert_eq!(unstamp(b"no colon here".to_vec()), None);
     assert_eq!(unstamp(Vec::new()), None);
-    // An older release's `generation:json`.
+    // An older release's `generation:json`, even one that looks like this format.
     assert_eq!(unstamp(br#"3:[{"id":"x","stock":1}]"#.to_vec()), None);
-    assert_eq!(unstamp(b"3:[]".to_vec()), None);
+    assert_eq!(unstamp(br#"3:4:5:{"a":1}"#.to_vec()), None);
+    assert_eq!(unstamp(b"v2|3:x:5:[]".to_vec()), None);
+}
+
+#[test]
+fn an_older_release_reads_this_format_as_no_number() {
+    // The old reader took everything before the first colon as the generation.
+    let stored = stamp(at(42, 7, 1), b"[]");
+    let colon = stored.iter().position(|&b| b == b':').unwrap_or_default();
+    assert!(
+        std::str::from_utf8(&stored[..colon])
+            .unwrap_or_default()
+            .parse::<i64>()
+            .is_err()
+    );
 }
 
 #[test]
