@@ -2,10 +2,11 @@
 //! turn PostgreSQL into a file server.
 //!
 //! Invariants:
-//! - Only bytes are cached, never whether a customer may see them: the route asks
-//!   PostgreSQL per request whether the image still belongs to an active product
-//!   (an indexed look-up of its SHA-256, no BYTEA), so archiving a product hides its
-//!   images on every instance as soon as the admin is answered, cached or not.
+//! - Only bytes are cached here, never whether a customer may see them: the route
+//!   reads that per request from the catalogue cache (`products:image:{product}:{id}`,
+//!   the image's SHA-256 if its product is active), which every admin write
+//!   invalidates before it answers, so archiving a product hides its images on every
+//!   instance as soon as the admin is answered, cached bytes or not.
 //! - An image's bytes never change under its id (a new upload is a new id), and the
 //!   cached copy is used only while its SHA-256 is the one PostgreSQL names.
 //! - Bounded by the bytes it holds (`IMAGE_CACHE_BYTES`); the least useful entries go

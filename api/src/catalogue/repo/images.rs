@@ -148,9 +148,10 @@ pub async fn image(
     .await
 }
 
-/// The SHA-256 of an image whose product is active, without its bytes: asked on
-/// every image GET, it decides visibility (archived: `None`) and answers 304s before
-/// the bytes come from the instance's image cache (`catalogue::image_cache`).
+/// The SHA-256 of an image whose product is active, without its bytes: it decides
+/// visibility (archived: `None`) and answers 304s before the bytes come from the
+/// instance's image cache (`catalogue::image_cache`). The image route reads it
+/// through the catalogue cache, so admin writes invalidate it at once.
 pub async fn image_etag(
     db: &impl ConnectionTrait,
     product: Uuid,
