@@ -12,14 +12,7 @@ use crate::support::TestApp;
 async fn db_loads(app: &TestApp, bases: &[String]) -> anyhow::Result<u64> {
     let mut total = 0;
     for base in bases {
-        let metrics = app.send(app.http.get(format!("{base}/metrics"))).await?;
-        total += metrics
-            .text
-            .lines()
-            .find(|l| l.starts_with("shop_catalogue_db_loads_total"))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0) as u64;
+        total += app.counter(base, "shop_catalogue_db_loads_total").await?;
     }
     Ok(total)
 }
@@ -38,13 +31,7 @@ async fn a_listing_beside_a_stream_of_orders_stays_cached_and_shows_stock_at_mos
     const RUN: Duration = Duration::from_secs(4);
     let staleness = Duration::from_secs(1);
     let app = TestApp::spawn().await;
-    let siblings = [
-        app.sibling().await?,
-        app.sibling().await?,
-        app.sibling().await?,
-    ];
-    let mut bases = vec![app.base.clone()];
-    bases.extend(siblings.iter().map(|s| s.base.clone()));
+    let (_siblings, bases) = app.four_instances().await?;
     let admin = app.admin().await?;
     let product = app.product(&admin, "Streamed tea", INITIAL, 300).await?;
     let buyers = futures_util::future::try_join_all((0..4).map(|_| app.customer())).await?;

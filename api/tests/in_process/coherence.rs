@@ -8,27 +8,14 @@ use crate::support::{Reply, TestApp};
 
 /// `shop_catalogue_db_loads_total` of the instance at `base`.
 async fn db_loads(app: &TestApp, base: &str) -> anyhow::Result<u64> {
-    let metrics = app.send(app.http.get(format!("{base}/metrics"))).await?;
-    Ok(metrics
-        .text
-        .lines()
-        .find(|l| l.starts_with("shop_catalogue_db_loads_total"))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse::<f64>().ok())
-        .unwrap_or(0.0) as u64)
+    app.counter(base, "shop_catalogue_db_loads_total").await
 }
 
 #[tokio::test]
 async fn fifty_concurrent_cold_requests_for_one_listing_over_four_instances_cause_one_query()
 -> anyhow::Result<()> {
     let app = TestApp::spawn().await;
-    let siblings = [
-        app.sibling().await?,
-        app.sibling().await?,
-        app.sibling().await?,
-    ];
-    let mut bases = vec![app.base.clone()];
-    bases.extend(siblings.iter().map(|s| s.base.clone()));
+    let (_siblings, bases) = app.four_instances().await?;
     let mut before = 0;
     for base in &bases {
         before += db_loads(&app, base).await?;
@@ -80,13 +67,7 @@ async fn as_admin(
 async fn every_instance_lists_a_change_as_soon_as_the_admin_request_returns() -> anyhow::Result<()>
 {
     let app = TestApp::spawn().await;
-    let siblings = [
-        app.sibling().await?,
-        app.sibling().await?,
-        app.sibling().await?,
-    ];
-    let mut bases = vec![app.base.clone()];
-    bases.extend(siblings.iter().map(|s| s.base.clone()));
+    let (_siblings, bases) = app.four_instances().await?;
     let admin = app.admin().await?;
     let q = "widget";
     // Warm the same listing on all four instances: the second read is a hit.

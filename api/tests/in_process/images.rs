@@ -8,17 +8,7 @@ use crate::support::TestApp;
 
 /// `shop_image_db_reads_total` of the instance at `base`.
 async fn image_db_reads(app: &TestApp, base: &str) -> anyhow::Result<u64> {
-    let metrics = app.send(app.http.get(format!("{base}/metrics"))).await?;
-    let line = metrics
-        .text
-        .lines()
-        .find(|l| l.starts_with("shop_image_db_reads_total"))
-        .ok_or_else(|| anyhow::anyhow!("no shop_image_db_reads_total in {}", metrics.text))?;
-    Ok(line
-        .rsplit(' ')
-        .next()
-        .and_then(|v| v.parse::<f64>().ok())
-        .unwrap_or(f64::NAN) as u64)
+    app.counter(base, "shop_image_db_reads_total").await
 }
 
 /// A PNG (by its signature: the type is sniffed) of about `len` bytes, unlike any
@@ -39,13 +29,7 @@ fn png(len: usize) -> Vec<u8> {
 async fn a_thousand_gets_of_one_image_over_four_instances_read_it_once_per_instance()
 -> anyhow::Result<()> {
     let app = TestApp::spawn().await;
-    let siblings = [
-        app.sibling().await?,
-        app.sibling().await?,
-        app.sibling().await?,
-    ];
-    let mut bases = vec![app.base.clone()];
-    bases.extend(siblings.iter().map(|s| s.base.clone()));
+    let (_siblings, bases) = app.four_instances().await?;
     let admin = app.admin().await?;
     let image = png(256 * 1024);
     let form = reqwest::multipart::Form::new()

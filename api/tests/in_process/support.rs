@@ -135,6 +135,33 @@ impl TestApp {
         })
     }
 
+    /// Three siblings, and the base URLs of all four instances (this app's first):
+    /// the replicas behind the balancer.
+    pub async fn four_instances(&self) -> anyhow::Result<([Sibling; 3], Vec<String>)> {
+        let siblings = [
+            self.sibling().await?,
+            self.sibling().await?,
+            self.sibling().await?,
+        ];
+        let mut bases = vec![self.base.clone()];
+        bases.extend(siblings.iter().map(|s| s.base.clone()));
+        Ok((siblings, bases))
+    }
+
+    /// The value of counter `name` (one series) on the `/metrics` of the instance at
+    /// `base`; an error if the instance does not export it.
+    pub async fn counter(&self, base: &str, name: &str) -> anyhow::Result<u64> {
+        let metrics = self.send(self.http.get(format!("{base}/metrics"))).await?;
+        metrics
+            .text
+            .lines()
+            .find(|l| l.split(['{', ' ']).next() == Some(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .map(|v| v as u64)
+            .ok_or_else(|| anyhow::anyhow!("no {name} in {}", metrics.text))
+    }
+
     /// `base` + `path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
