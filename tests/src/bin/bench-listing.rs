@@ -8,8 +8,9 @@
 
 use std::time::{Duration, Instant};
 
-use e2e::{admin_token, client, create_product, new_customer, nginx_url, send};
-use serde_json::json;
+use e2e::{
+    add_to_cart, admin_token, client, create_product, new_customer, nginx_url, place_order, send,
+};
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
@@ -132,21 +133,12 @@ async fn main() -> anyhow::Result<()> {
                 if Instant::now() >= until {
                     break;
                 }
-                let added = send(
-                    http.post(format!("{}/api/cart/items", nginx_url()))
-                        .bearer_auth(token)
-                        .json(&json!({"product_id": id, "quantity": 1})),
-                )
-                .await?;
+                let added = add_to_cart(http, &nginx_url(), token, &id, 1).await?;
                 if added.status != 200 {
                     errors += 1;
                     continue;
                 }
-                let placed = send(
-                    http.post(format!("{}/api/orders", nginx_url()))
-                        .bearer_auth(token),
-                )
-                .await?;
+                let placed = place_order(http, &nginx_url(), token).await?;
                 if placed.status == 201 {
                     answered.push(Instant::now());
                 } else {
