@@ -8,7 +8,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use uuid::Uuid;
 
-/// Topic of order events.
+/// Topic of order events: `order-placed`, and every later change of an order
+/// ([`OrderCancelled`], [`OrderStatusChanged`]). One topic keyed by order id keeps
+/// the events of one order in order on one partition: a consumer never sees an
+/// order's cancellation before its placement.
 pub const TOPIC_ORDER_PLACED: &str = "order-placed";
 /// Topic of account e-mails (OTP codes, welcome).
 pub const TOPIC_ACCOUNT_EMAIL: &str = "account-email";
@@ -194,6 +197,93 @@ pub struct OrderPlaced {
 
 impl Event for OrderPlaced {
     const TYPE: &'static str = "order-placed";
+    const VERSION: u32 = 1;
+    const TOPIC: &'static str = TOPIC_ORDER_PLACED;
+}
+
+/// Who moved an order: the buyer, an admin, the shop itself (the expiry job) or a
+/// payment provider (a verified webhook).
+pub const ORDER_ACTORS: [&str; 4] = ["customer", "admin", "system", "provider"];
+
+/// A line given back to stock by a cancellation.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ReturnedItem {
+    /// Product.
+    pub product_id: Uuid,
+    /// Name when ordered.
+    pub name: String,
+    /// Units returned to stock.
+    pub quantity: i32,
+}
+
+/// An order was cancelled and its stock given back, in the transaction that wrote
+/// this event (topic `order-placed`, key: order id, so it follows its order's
+/// `order-placed` event on the same partition).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct OrderCancelled {
+    /// The order.
+    pub order_id: Uuid,
+    /// Its short human number.
+    pub order_number: i64,
+    /// The buyer.
+    pub user_id: Uuid,
+    /// Where the notice goes.
+    pub user_email: String,
+    /// The status it was cancelled from (`pending` or `paid`): a paid order is owed a
+    /// refund.
+    pub from_status: String,
+    /// One of [`ORDER_ACTORS`].
+    pub actor: String,
+    /// Why (the admin's reason, `payment not received in time`, ...), if given.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// What went back to stock.
+    pub items: Vec<ReturnedItem>,
+    /// Total in cents.
+    pub total_cents: i64,
+    /// Currency.
+    pub currency: String,
+    /// When it was cancelled.
+    pub cancelled_at: DateTime<Utc>,
+}
+
+impl Event for OrderCancelled {
+    const TYPE: &'static str = "order-cancelled";
+    const VERSION: u32 = 1;
+    const TOPIC: &'static str = TOPIC_ORDER_PLACED;
+}
+
+/// An order moved to `paid`, `shipped`, `delivered` or `refunded` (topic
+/// `order-placed`, key: order id). Cancellations are [`OrderCancelled`].
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct OrderStatusChanged {
+    /// The order.
+    pub order_id: Uuid,
+    /// Its short human number.
+    pub order_number: i64,
+    /// The buyer.
+    pub user_id: Uuid,
+    /// Where the notice goes.
+    pub user_email: String,
+    /// The status before.
+    pub from_status: String,
+    /// The status now.
+    pub to_status: String,
+    /// One of [`ORDER_ACTORS`].
+    pub actor: String,
+    /// The admin's note or the carrier's tracking reference, if given.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Total in cents.
+    pub total_cents: i64,
+    /// Currency.
+    pub currency: String,
+    /// When it changed.
+    pub changed_at: DateTime<Utc>,
+}
+
+impl Event for OrderStatusChanged {
+    const TYPE: &'static str = "order-status-changed";
     const VERSION: u32 = 1;
     const TOPIC: &'static str = TOPIC_ORDER_PLACED;
 }

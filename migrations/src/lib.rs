@@ -17,6 +17,7 @@ mod m20261202_000008_security;
 mod m20261202_000009_refresh_token_version;
 mod m20261202_000010_pipeline;
 mod m20261202_000011_order_number;
+mod m20261206_000012_order_lifecycle;
 
 /// Applies the migrations in order.
 pub struct Migrator;
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000009_refresh_token_version::Migration),
             Box::new(m20261202_000010_pipeline::Migration),
             Box::new(m20261202_000011_order_number::Migration),
+            Box::new(m20261206_000012_order_lifecycle::Migration),
         ]
     }
 }

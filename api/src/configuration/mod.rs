@@ -96,6 +96,92 @@ pub struct Settings {
     pub event_seal_key: SealKey,
     /// What the retention jobs delete, and how often they run.
     pub retention: RetentionSettings,
+    /// Orders after placement: payment, expiry, addresses.
+    pub orders: OrderSettings,
+}
+
+/// Orders after placement (`api::orders::lifecycle`, `api::payments`, addresses).
+#[derive(Clone)]
+pub struct OrderSettings {
+    /// An order placed through `POST /api/orders` that is not paid within this is
+    /// cancelled by the expiry job and its stock given back; `None`
+    /// (`ORDER_PAYMENT_TIMEOUT_MINUTES=0`) when orders are never expired.
+    pub payment_timeout: Option<Duration>,
+    /// How often each instance looks for expired orders (the conditional update makes
+    /// one cancellation of each, whatever the number of instances).
+    pub expiry_tick: Duration,
+    /// A pickup-only shop (`SHOP_PICKUP_ONLY=true`) places orders without a shipping
+    /// address; otherwise an order needs one.
+    pub pickup_only: bool,
+    /// The country of an address the legacy registration gives as free text.
+    pub default_country: String,
+    /// The Stripe webhook endpoint's signing secret (`whsec_...`); without it the
+    /// Stripe webhook answers 404 (no provider configured).
+    pub stripe_webhook_secret: Option<String>,
+    /// How far a webhook's signed timestamp may be from now.
+    pub stripe_tolerance: Duration,
+    /// Stripe's API base URL (payment intents are created there).
+    pub stripe_api_base: String,
+    /// The Stripe secret API key (`sk_...`); without it no payment can be started at
+    /// Stripe.
+    pub stripe_secret_key: Option<String>,
+}
+
+impl std::fmt::Debug for OrderSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OrderSettings")
+            .field("payment_timeout", &self.payment_timeout)
+            .field("expiry_tick", &self.expiry_tick)
+            .field("pickup_only", &self.pickup_only)
+            .field("default_country", &self.default_country)
+            .field(
+                "stripe_webhook_secret",
+                &self.stripe_webhook_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("stripe_tolerance", &self.stripe_tolerance)
+            .field("stripe_api_base", &self.stripe_api_base)
+            .field(
+                "stripe_secret_key",
+                &self.stripe_secret_key.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+impl OrderSettings {
+    /// Reads `ORDER_*`, `SHOP_PICKUP_ONLY`, `SHOP_DEFAULT_COUNTRY` and `STRIPE_*`.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let minutes: u64 = optional("ORDER_PAYMENT_TIMEOUT_MINUTES", 15)?;
+        let tick: u64 = optional("ORDER_EXPIRY_TICK_SECONDS", 15)?;
+        if tick == 0 {
+            return Err(ConfigError::Invalid {
+                name: "ORDER_EXPIRY_TICK_SECONDS",
+                reason: "must be at least 1".into(),
+            });
+        }
+        let default_country: String = optional("SHOP_DEFAULT_COUNTRY", "US".to_owned())?;
+        if default_country.len() != 2 || !default_country.bytes().all(|b| b.is_ascii_uppercase())
+        {
+            return Err(ConfigError::Invalid {
+                name: "SHOP_DEFAULT_COUNTRY",
+                reason: "must be an ISO 3166 alpha-2 code such as US".into(),
+            });
+        }
+        let secret = |name: &'static str| -> Result<Option<String>, ConfigError> {
+            let value: String = optional(name, String::new())?;
+            Ok(Some(value).filter(|v| !v.is_empty()))
+        };
+        Ok(Self {
+            payment_timeout: (minutes > 0).then(|| Duration::from_secs(minutes * 60)),
+            expiry_tick: Duration::from_secs(tick),
+            pickup_only: optional("SHOP_PICKUP_ONLY", false)?,
+            default_country,
+            stripe_webhook_secret: secret("STRIPE_WEBHOOK_SECRET")?,
+            stripe_tolerance: Duration::from_secs(optional("STRIPE_WEBHOOK_TOLERANCE_SECONDS", 300)?),
+            stripe_api_base: optional("STRIPE_API_BASE", "https://api.stripe.com".to_owned())?,
+            stripe_secret_key: secret("STRIPE_SECRET_KEY")?,
+        })
+    }
 }
 
 /// Which requests get a line in the instance's log (nginx's access log has every
@@ -385,6 +471,7 @@ impl Settings {
             max_quantity_per_product: optional("MAX_QUANTITY_PER_PRODUCT", 10)?,
             event_seal_key: SealKey::from_env()?,
             retention: RetentionSettings::from_env()?,
+            orders: OrderSettings::from_env()?,
         })
     }
 }
