@@ -123,7 +123,8 @@ outcomes!(
     }
 );
 outcomes!(
-    /// `DELETE /api/cart/items/{product_id}`, `GET /api/orders/{id}`.
+    /// `DELETE /api/cart/items/{product_id}`, `GET /api/orders/{id}`, and
+    /// `GET`/`PATCH`/`DELETE /api/me/addresses/{id}`.
     pub SignedInItem {
         401 => UNAUTHORIZED,
         404 => "`NOT_FOUND`: not there, or someone else's",
@@ -136,6 +137,15 @@ outcomes!(
         401 => UNAUTHORIZED,
         409 => ORDER_REFUSALS,
         422 => ORDER_INVALID,
+        503 => UNAVAILABLE,
+    }
+);
+outcomes!(
+    /// `POST /api/me/addresses`.
+    pub AddAddress {
+        401 => UNAUTHORIZED,
+        409 => "`ADDRESS_BOOK_FULL`: the book holds 20 addresses already \
+            (`details.max_addresses`); delete one first",
         503 => UNAVAILABLE,
     }
 );
