@@ -30,17 +30,20 @@ pub struct AddressView {
     pub name: String,
     /// First line (a legacy registration's free-text address is all here).
     pub line1: String,
-    /// Second line.
+    /// Second line; `null` when none.
+    #[oai(nullable)]
     pub line2: Option<String>,
     /// City (empty only for a legacy free-text address).
     pub city: String,
-    /// Region, state or province.
+    /// Region, state or province; `null` when none.
+    #[oai(nullable)]
     pub region: Option<String>,
     /// Postal code (empty only for a legacy free-text address).
     pub postal_code: String,
     /// ISO 3166-1 alpha-2 country code, upper case.
     pub country: String,
-    /// Phone.
+    /// Phone; `null` when none.
+    #[oai(nullable)]
     pub phone: Option<String>,
     /// The default shipping address (exactly one while the book holds any).
     pub is_default_shipping: bool,
