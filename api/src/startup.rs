@@ -36,9 +36,9 @@ use crate::{
     middleware::RequestContext,
     outbox::{KafkaPublisher, OutboxMetrics, Publisher, Relay},
     routes::{
-        admin::AdminApi, admin_orders::AdminOrdersApi, admin_products::AdminProductsApi, auth::AuthApi, cart::CartApi, docs,
-        health::HealthApi, legacy::LegacyApi, orders::OrdersApi, products::ProductsApi,
-        stats::StatsApi,
+        addresses::AddressesApi, admin::AdminApi, admin_orders::AdminOrdersApi,
+        admin_products::AdminProductsApi, auth::AuthApi, cart::CartApi, docs, health::HealthApi,
+        legacy::LegacyApi, orders::OrdersApi, products::ProductsApi, stats::StatsApi,
     },
     state::{AppState, SharedState},
 };
@@ -53,6 +53,7 @@ pub fn openapi_service() -> OpenApiService<impl poem_openapi::OpenApi, ()> {
             ProductsApi,
             CartApi,
             OrdersApi,
+            AddressesApi,
             AdminProductsApi,
             AdminApi,
             AdminOrdersApi,

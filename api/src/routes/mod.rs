@@ -17,6 +17,7 @@ macro_rules! redacted_debug {
     };
 }
 
+pub mod addresses;
 pub mod admin;
 pub mod admin_orders;
 pub mod admin_products;
@@ -50,6 +51,8 @@ pub enum ApiTags {
     Cart,
     /// Orders.
     Orders,
+    /// The signed-in customer's address book.
+    Addresses,
     /// Admin-only operations.
     Admin,
     /// Deprecated: the routes and shapes of the Express shop this API replaces, kept
