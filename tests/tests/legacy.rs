@@ -297,6 +297,15 @@ async fn the_whole_journey_through_the_legacy_routes_only() -> anyhow::Result<()
     assert_eq!(placed.json["totalAmount"].as_f64(), Some(37.5));
     let order_id = placed.json["orderId"].as_str().unwrap_or_default();
     wait_for_mail(&email, &e2e::order_subject_by_id(order_id).await?, 0).await?;
+    // The address and phone the old registration form sent ship the order; an order
+    // of the old frontend (no payment step) does not expire.
+    let order = get_with(&nginx_url(), &format!("/api/orders/{order_id}"), &token).await;
+    assert_eq!(order.status, 200, "{}", order.text);
+    let shipping = &order.json["data"]["shipping_address"];
+    assert_eq!(shipping["line1"], "1 Main St", "{}", order.text);
+    assert_eq!(shipping["phone"], "555-0100", "{}", order.text);
+    assert_eq!(shipping["name"], "Old Frontend", "{}", order.text);
+    assert!(order.json["data"]["expires_at"].is_null(), "{}", order.text);
 
     // The cart is empty now; placing again is 400 with a message.
     let again = post(&c, "/products/placeorder", Some(&token), &Value::Null).await;
