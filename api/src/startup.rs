@@ -37,8 +37,8 @@ use crate::{
     outbox::{KafkaPublisher, OutboxMetrics, Publisher, Relay},
     routes::{
         admin::AdminApi, admin_products::AdminProductsApi, auth::AuthApi, cart::CartApi, docs,
-        health::HealthApi, legacy::LegacyApi, orders::OrdersApi, products::ProductsApi,
-        stats::StatsApi,
+        health::HealthApi, legacy::LegacyApi, orders::OrdersApi, payments::PaymentsApi,
+        products::ProductsApi, stats::StatsApi,
     },
     state::{AppState, SharedState},
 };
@@ -53,6 +53,7 @@ pub fn openapi_service() -> OpenApiService<impl poem_openapi::OpenApi, ()> {
             ProductsApi,
             CartApi,
             OrdersApi,
+            PaymentsApi,
             AdminProductsApi,
             AdminApi,
             LegacyApi,

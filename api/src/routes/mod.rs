@@ -27,6 +27,7 @@ pub mod health;
 pub mod legacy;
 pub mod orders;
 pub mod outcomes;
+pub mod payments;
 pub mod products;
 pub mod stats;
 
@@ -49,6 +50,8 @@ pub enum ApiTags {
     Cart,
     /// Orders.
     Orders,
+    /// Payment providers' webhooks.
+    Payments,
     /// Admin-only operations.
     Admin,
     /// Deprecated: the routes and shapes of the Express shop this API replaces, kept
