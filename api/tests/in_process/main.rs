@@ -11,6 +11,7 @@ mod coherence;
 mod images;
 mod instance;
 mod orders;
+mod payments;
 mod schema;
 mod security;
 mod support;
