@@ -114,7 +114,7 @@ fn request_id(req: &Request) -> Option<String> {
 /// The payment endpoints.
 pub struct PaymentsApi;
 
-#[OpenApi(tag = "ApiTags::Payments")]
+#[OpenApi]
 impl PaymentsApi {
     /// A payment provider's webhook. `stripe`: the call must carry a valid
     /// `Stripe-Signature` over the raw body (`t=<unix seconds>,v1=<HMAC-SHA256 hex>`,
@@ -133,7 +133,8 @@ impl PaymentsApi {
     #[oai(
         path = "/api/webhooks/payments/:provider",
         method = "post",
-        operation_id = "payments_webhook"
+        operation_id = "payments_webhook",
+        tag = "ApiTags::Payments"
     )]
     async fn webhook(
         &self,
