@@ -1,19 +1,26 @@
 //! The email consumer (group `email`): OTP codes and welcome mails from
-//! `account-email`, order confirmations from `order-placed`.
+//! `account-email`; from the order topic (`order-placed`), one mail to the buyer per
+//! event: the confirmation (`order-placed`), the cancellation notice
+//! (`order-cancelled`), and the notices of payment, shipment, delivery and refund
+//! (`order-status-changed` to `paid`, `shipped`, `delivered`, `refunded`; any other
+//! status is a permanent error, as is any other event type).
 //!
 //! The OTP is opened from its sealed form only here, in memory, and never logged.
 
 use anyhow::anyhow;
 use shop_common::{
     config::SealKey,
-    events::{AccountOtp, AccountWelcome, Event, EventEnvelope, OTP_PURPOSE_RESET, OrderPlaced},
+    events::{
+        AccountOtp, AccountWelcome, Event, EventEnvelope, OTP_PURPOSE_RESET, OrderCancelled,
+        OrderPlaced, OrderStatusChanged,
+    },
     seal,
 };
 
 use crate::{
     mailer::{MailSettings, Mailer, SendMail},
     runner::{HandleError, Handler},
-    templates::{self, OtpPurpose},
+    templates::{self, OtpPurpose, StatusMail},
 };
 
 /// Sends the e-mails announced by events, through SMTP (or, in the in-process test
@@ -81,6 +88,36 @@ impl<M: SendMail> Handler for EmailHandler<M> {
                         event.event_id,
                         "order",
                         &[(order.user_email.clone(), String::new())],
+                        &mail,
+                    )
+                    .await
+            }
+            OrderCancelled::TYPE => {
+                let cancelled = decode::<OrderCancelled>(event)?.payload;
+                let mail = templates::order_cancelled(&self.shop, &cancelled);
+                self.mailer
+                    .send(
+                        event.event_id,
+                        "order-cancelled",
+                        &[(cancelled.user_email.clone(), String::new())],
+                        &mail,
+                    )
+                    .await
+            }
+            OrderStatusChanged::TYPE => {
+                let change = decode::<OrderStatusChanged>(event)?.payload;
+                let status = StatusMail::for_status(&change.to_status).ok_or_else(|| {
+                    HandleError::Permanent(anyhow!(
+                        "the email consumer has no template for an order moved to `{}`",
+                        change.to_status
+                    ))
+                })?;
+                let mail = templates::order_status_changed(&self.shop, status, &change);
+                self.mailer
+                    .send(
+                        event.event_id,
+                        status.kind(),
+                        &[(change.user_email.clone(), String::new())],
                         &mail,
                     )
                     .await

@@ -56,7 +56,8 @@ pub trait SendMail: Send + Sync + 'static {
 pub struct SentMail {
     /// The event the mail is the effect of.
     pub event_id: Uuid,
-    /// What it is for (`otp`, `order`, `low-stock`...).
+    /// What it is for (`otp`, `welcome`, `order`, `order-cancelled`, `order-paid`,
+    /// `order-shipped`, `order-delivered`, `order-refunded`, `low-stock`).
     pub purpose: String,
     /// Its recipients' addresses.
     pub to: Vec<String>,

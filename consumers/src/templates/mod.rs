@@ -8,14 +8,17 @@
 //!   can neither inject markup nor headers; subjects are one line as well;
 //! - account mails (codes, welcome) take no display name at all: they go to an address
 //!   a stranger may have typed and must carry none of the stranger's text;
-//! - the order confirmation names the order by its short number ("Order #1042") and
-//!   keeps the UUID in the body as the reference.
+//! - the order mails name the order by its short number ("Order #1042") and keep the
+//!   UUID in the body as the reference, with the link to the order's page;
+//! - the order lifecycle mails (cancelled, paid, shipped, delivered, refunded) echo
+//!   typed text only where the buyer needs it: the cancellation's reason and the
+//!   shipment's tracking reference, each escaped and on one line like product names.
 //!
 //! The rendered output is pinned by the golden files in `consumers/tests/golden/`
 //! (`UPDATE_GOLDEN=1 cargo test --release -p consumers --lib templates` rewrites them).
 
 use shop_common::{
-    events::{OrderPlaced, OrderPlacedItem},
+    events::{OrderCancelled, OrderPlaced, OrderPlacedItem, OrderStatusChanged},
     money::format_cents,
 };
 
@@ -265,6 +268,275 @@ pub fn order_confirmation(shop: &MailSettings, order: &OrderPlaced) -> Email {
     );
     let footer =
         format!("{name}: you get this e-mail because an order was placed with this address.");
+    Email {
+        html: layout(shop, &subject, &body, &footer),
+        subject,
+        text,
+    }
+}
+
+/// The status changes that mail the buyer, each an `order-status-changed` event's
+/// `to_status`. Cancellations have their own event and mail ([`order_cancelled`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusMail {
+    /// `paid`: the payment was received.
+    Paid,
+    /// `shipped`: the order is on its way (with the carrier's tracking reference, if
+    /// given).
+    Shipped,
+    /// `delivered`: the order arrived.
+    Delivered,
+    /// `refunded`: the refund of the total was issued.
+    Refunded,
+}
+
+impl StatusMail {
+    /// The mail of an order moved to `to_status`, or `None` when that status has no
+    /// mail of its own.
+    pub fn for_status(to_status: &str) -> Option<Self> {
+        match to_status {
+            "paid" => Some(Self::Paid),
+            "shipped" => Some(Self::Shipped),
+            "delivered" => Some(Self::Delivered),
+            "refunded" => Some(Self::Refunded),
+            _ => None,
+        }
+    }
+
+    /// The mailer's kind (`Message-ID` part) of this mail.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Self::Paid => "order-paid",
+            Self::Shipped => "order-shipped",
+            Self::Delivered => "order-delivered",
+            Self::Refunded => "order-refunded",
+        }
+    }
+}
+
+/// `reason` on one line, or `None` when there is none or it is blank.
+fn typed_reason(reason: Option<&str>) -> Option<String> {
+    reason.map(one_line).filter(|r| !r.is_empty())
+}
+
+/// The HTML of the "View your order" button and the reference block under an order
+/// mail's body: `facts` are `(label, value)` lines after the reference, plain text.
+fn order_footer_html(url: &str, reference: uuid::Uuid, facts: &[(&str, String)]) -> String {
+    let mut small = format!("Reference: {reference}");
+    for (label, value) in facts {
+        small.push_str(&format!(
+            "<br>{}: {}",
+            escape_html(label),
+            escape_html(value)
+        ));
+    }
+    format!(
+        "<p style=\"margin:24px 0;\"><a href=\"{url}\" style=\"display:inline-block;padding:10px 18px;background:#18181b;color:#ffffff;text-decoration:none;font-weight:bold;\">View your order</a></p>\n\
+         <p style=\"margin:0;font-size:13px;color:#71717a;\">{small}<br>Link: {url}</p>\n",
+        url = escape_html(url),
+    )
+}
+
+/// The footer of every mail about an order.
+fn order_mail_footer(name: &str) -> String {
+    format!("{name}: you get this e-mail because an order was placed with this address.")
+}
+
+/// Why an order was cancelled, for its buyer: who cancelled it (the shop's own
+/// cancellation, actor `system`, the expiry job, says plainly that the payment did
+/// not arrive in time), and the typed reason if any (never for `system`: its reason
+/// is the shop's own wording of the same).
+fn cancellation_cause(cancelled: &OrderCancelled) -> (Option<&'static str>, Option<String>) {
+    let reason = typed_reason(cancelled.reason.as_deref());
+    match cancelled.actor.as_str() {
+        "system" => (
+            Some("We cancelled it because its payment did not arrive in time."),
+            None,
+        ),
+        "customer" => (Some("You cancelled it."), reason),
+        "admin" => (Some("We cancelled it."), reason),
+        "provider" => (Some("The payment provider cancelled it."), reason),
+        _ => (None, reason),
+    }
+}
+
+/// The notice of a cancelled order: why (see [`cancellation_cause`]), what was
+/// ordered, and, when it had been paid, that a refund of the total will follow.
+pub fn order_cancelled(shop: &MailSettings, cancelled: &OrderCancelled) -> Email {
+    let name = one_line(&shop.shop_name);
+    let n = cancelled.order_number;
+    let subject = format!("Your {name} order #{n} was cancelled");
+    let heading = format!("Order #{n}");
+    let url = order_url(shop, cancelled.order_id);
+    let when = cancelled
+        .cancelled_at
+        .format("%Y-%m-%d %H:%M UTC")
+        .to_string();
+    let total = money(cancelled.total_cents, &cancelled.currency);
+    let (cause, reason) = cancellation_cause(cancelled);
+    let refund = (cancelled.from_status == "paid").then(|| {
+        format!("You had paid for it: a refund of {total} will follow. We will write again when it is issued.")
+    });
+
+    let mut text = format!("Hello,\n\nYour order #{n} at {name} was cancelled.");
+    if let Some(cause) = cause {
+        text.push_str(&format!(" {cause}"));
+    }
+    text.push('\n');
+    if let Some(reason) = &reason {
+        text.push_str(&format!("Reason: {reason}\n"));
+    }
+    if let Some(refund) = &refund {
+        text.push_str(&format!("\n{refund}\n"));
+    }
+    text.push_str(&format!(
+        "\n{heading}\nReference: {}\nCancelled: {when}\n\nYou had ordered:\n",
+        cancelled.order_id
+    ));
+    let mut rows = String::new();
+    for item in &cancelled.items {
+        text.push_str(&format!("  {} x {}\n", item.quantity, one_line(&item.name)));
+        rows.push_str(&format!(
+            "<tr>\
+             <td style=\"padding:8px 0;border-bottom:1px solid #e4e4e7;\">{}</td>\
+             <td align=\"right\" style=\"padding:8px 0 8px 12px;border-bottom:1px solid #e4e4e7;\">{}</td>\
+             </tr>\n",
+            escape_html(&one_line(&item.name)),
+            item.quantity,
+        ));
+    }
+    text.push_str(&format!(
+        "\nTotal: {total}\n\nSee your order: {url}\n\n{}",
+        signature(shop)
+    ));
+
+    let mut body = format!(
+        "<h1 style=\"margin:0 0 16px;font-size:22px;\">{heading} was cancelled</h1>\n\
+         <p style=\"margin:0 0 16px;\">Your order #{n} at {name} was cancelled.{cause}</p>\n",
+        heading = escape_html(&heading),
+        name = escape_html(&name),
+        cause = cause
+            .map(|c| format!(" {}", escape_html(c)))
+            .unwrap_or_default(),
+    );
+    if let Some(reason) = &reason {
+        body.push_str(&format!(
+            "<p style=\"margin:0 0 16px;\">Reason: {}</p>\n",
+            escape_html(reason)
+        ));
+    }
+    if let Some(refund) = &refund {
+        body.push_str(&format!(
+            "<p style=\"margin:0 0 16px;font-weight:bold;\">{}</p>\n",
+            escape_html(refund)
+        ));
+    }
+    body.push_str(&format!(
+        "<p style=\"margin:0 0 8px;\">You had ordered:</p>\n\
+         <table role=\"presentation\" width=\"100%\" cellpadding=\"0\" cellspacing=\"0\" style=\"border-collapse:collapse;font-size:14px;\">\n\
+         <tr>\
+         <th align=\"left\" style=\"padding:8px 0;border-bottom:2px solid #18181b;\">Item</th>\
+         <th align=\"right\" style=\"padding:8px 0 8px 12px;border-bottom:2px solid #18181b;\">Qty</th>\
+         </tr>\n\
+         {rows}\
+         <tr>\
+         <td align=\"right\" style=\"padding:12px 0 0;font-weight:bold;\">Total</td>\
+         <td align=\"right\" style=\"padding:12px 0 0 12px;font-weight:bold;white-space:nowrap;\">{total}</td>\
+         </tr>\n\
+         </table>\n",
+        total = escape_html(&total),
+    ));
+    body.push_str(&order_footer_html(
+        &url,
+        cancelled.order_id,
+        &[("Cancelled", when)],
+    ));
+    let footer = order_mail_footer(&name);
+    Email {
+        html: layout(shop, &subject, &body, &footer),
+        subject,
+        text,
+    }
+}
+
+/// The notice of an order's move to paid, shipped, delivered or refunded (`status`,
+/// chosen by [`StatusMail::for_status`]). Only the shipment echoes the event's typed
+/// `reason`, as the carrier's tracking reference: the other reasons are the staff's
+/// notes, not meant for the buyer.
+pub fn order_status_changed(
+    shop: &MailSettings,
+    status: StatusMail,
+    change: &OrderStatusChanged,
+) -> Email {
+    let name = one_line(&shop.shop_name);
+    let n = change.order_number;
+    let heading = format!("Order #{n}");
+    let url = order_url(shop, change.order_id);
+    let when = change.changed_at.format("%Y-%m-%d %H:%M UTC").to_string();
+    let total = money(change.total_cents, &change.currency);
+    let (subject, title, lead, label) = match status {
+        StatusMail::Paid => (
+            format!("Your {name} order #{n} is paid"),
+            format!("{heading} is paid"),
+            format!(
+                "We have received your payment of {total} for order #{n}. We are preparing your order and will write again when it ships."
+            ),
+            "Paid",
+        ),
+        StatusMail::Shipped => (
+            format!("Your {name} order #{n} is on its way"),
+            format!("{heading} is on its way"),
+            format!("Your order #{n} has shipped and is on its way to you."),
+            "Shipped",
+        ),
+        StatusMail::Delivered => (
+            format!("Your {name} order #{n} was delivered"),
+            format!("{heading} was delivered"),
+            format!("Your order #{n} was delivered. Thank you for shopping at {name}."),
+            "Delivered",
+        ),
+        StatusMail::Refunded => (
+            format!("Your {name} order #{n} was refunded"),
+            format!("{heading} was refunded"),
+            format!(
+                "We have issued a refund of {total} for order #{n}. It may take a few days to show on your statement."
+            ),
+            "Refunded",
+        ),
+    };
+    let tracking = match status {
+        StatusMail::Shipped => typed_reason(change.reason.as_deref()),
+        _ => None,
+    };
+
+    let mut text = format!("Hello,\n\n{lead}\n");
+    if let Some(tracking) = &tracking {
+        text.push_str(&format!("Tracking reference: {tracking}\n"));
+    }
+    text.push_str(&format!(
+        "\n{heading}\nReference: {}\n{label}: {when}\nTotal: {total}\n\nSee your order: {url}\n\n{}",
+        change.order_id,
+        signature(shop)
+    ));
+
+    let mut body = format!(
+        "<h1 style=\"margin:0 0 16px;font-size:22px;\">{title}</h1>\n\
+         <p style=\"margin:0 0 16px;\">{lead}</p>\n",
+        title = escape_html(&title),
+        lead = escape_html(&lead),
+    );
+    if let Some(tracking) = &tracking {
+        body.push_str(&format!(
+            "<p style=\"margin:0 0 16px;\">Tracking reference: <span style=\"font-family:'Courier New',Courier,monospace;font-weight:bold;\">{}</span></p>\n",
+            escape_html(tracking)
+        ));
+    }
+    body.push_str(&format!(
+        "<p style=\"margin:0 0 16px;\">Total: <strong style=\"white-space:nowrap;\">{}</strong></p>\n",
+        escape_html(&total)
+    ));
+    body.push_str(&order_footer_html(&url, change.order_id, &[(label, when)]));
+    let footer = order_mail_footer(&name);
     Email {
         html: layout(shop, &subject, &body, &footer),
         subject,

@@ -3,6 +3,8 @@ use std::path::PathBuf;
 use chrono::{TimeZone, Utc};
 use uuid::Uuid;
 
+use shop_common::events::ReturnedItem;
+
 use super::*;
 
 const HOSTILE: &str = "<script>alert(1)</script> & \"Tea\"";
@@ -47,6 +49,63 @@ fn order(number: Option<i64>) -> OrderPlaced {
     }
 }
 
+/// Order #1042 of [`order`], cancelled from `from_status` by `actor`.
+fn cancelled(from_status: &str, actor: &str, reason: Option<&str>) -> OrderCancelled {
+    let placed = order(Some(1042));
+    OrderCancelled {
+        order_id: placed.order_id,
+        order_number: 1042,
+        user_id: placed.user_id,
+        user_email: placed.user_email,
+        from_status: from_status.into(),
+        actor: actor.into(),
+        reason: reason.map(str::to_owned),
+        items: placed
+            .items
+            .iter()
+            .map(|i| ReturnedItem {
+                product_id: i.product_id,
+                name: i.name.clone(),
+                quantity: i.quantity,
+            })
+            .collect(),
+        total_cents: placed.total_cents,
+        currency: placed.currency,
+        cancelled_at: Utc
+            .with_ymd_and_hms(2026, 12, 3, 9, 15, 0)
+            .single()
+            .unwrap_or_default(),
+    }
+}
+
+/// Order #1042 of [`order`] moved from `from` to `to` by `actor`.
+fn changed(from: &str, to: &str, actor: &str, reason: Option<&str>) -> OrderStatusChanged {
+    let placed = order(Some(1042));
+    OrderStatusChanged {
+        order_id: placed.order_id,
+        order_number: 1042,
+        user_id: placed.user_id,
+        user_email: placed.user_email,
+        from_status: from.into(),
+        to_status: to.into(),
+        actor: actor.into(),
+        reason: reason.map(str::to_owned),
+        total_cents: placed.total_cents,
+        currency: placed.currency,
+        changed_at: Utc
+            .with_ymd_and_hms(2026, 12, 4, 16, 45, 0)
+            .single()
+            .unwrap_or_default(),
+    }
+}
+
+/// The mail of `change`, through the template choice the email consumer makes.
+fn status_mail(change: &OrderStatusChanged) -> Email {
+    let status = StatusMail::for_status(&change.to_status)
+        .unwrap_or_else(|| panic!("no mail for {}", change.to_status));
+    order_status_changed(&shop(), status, change)
+}
+
 fn low_stock() -> Email {
     let order = order(Some(1042));
     let low: Vec<&OrderPlacedItem> = order.items.iter().skip(1).collect();
@@ -70,6 +129,43 @@ fn rendered() -> Vec<(&'static str, Email)> {
             order_confirmation(&shop(), &order(Some(1042))),
         ),
         ("low_stock", low_stock()),
+        (
+            "order_cancelled_paid",
+            order_cancelled(&shop(), &cancelled("paid", "admin", Some(HOSTILE))),
+        ),
+        (
+            "order_cancelled_expired",
+            order_cancelled(
+                &shop(),
+                &cancelled("pending", "system", Some("payment not received in time")),
+            ),
+        ),
+        (
+            "order_paid",
+            status_mail(&changed("pending", "paid", "provider", Some("pi_123"))),
+        ),
+        (
+            "order_shipped",
+            status_mail(&changed(
+                "paid",
+                "shipped",
+                "admin",
+                Some("1Z999AA1 <b>x</b>\r\nBcc: victim@example.com"),
+            )),
+        ),
+        (
+            "order_delivered",
+            status_mail(&changed(
+                "shipped",
+                "delivered",
+                "admin",
+                Some("left at door"),
+            )),
+        ),
+        (
+            "order_refunded",
+            status_mail(&changed("cancelled", "refunded", "admin", Some(HOSTILE))),
+        ),
     ]
 }
 
@@ -212,4 +308,157 @@ fn escaping_covers_the_five_characters() {
         "&lt;a href=&quot;x&quot; title=&#39;y&#39;&gt;&amp;&lt;/a&gt;"
     );
     assert_eq!(one_line(" a\r\nb\tc "), "a  b c");
+}
+
+#[test]
+fn each_status_with_a_mail_chooses_its_own_template_and_kind() {
+    let expected = [
+        ("paid", StatusMail::Paid, "order-paid", "is paid"),
+        (
+            "shipped",
+            StatusMail::Shipped,
+            "order-shipped",
+            "is on its way",
+        ),
+        (
+            "delivered",
+            StatusMail::Delivered,
+            "order-delivered",
+            "was delivered",
+        ),
+        (
+            "refunded",
+            StatusMail::Refunded,
+            "order-refunded",
+            "was refunded",
+        ),
+    ];
+    for (to, status, kind, said) in expected {
+        assert_eq!(StatusMail::for_status(to), Some(status), "{to}");
+        assert_eq!(status.kind(), kind);
+        let mail = order_status_changed(&shop(), status, &changed("x", to, "admin", None));
+        assert_eq!(mail.subject, format!("Your Tea & Co order #1042 {said}"));
+    }
+    for to in ["pending", "cancelled", "completed", "PAID", "", "paid "] {
+        assert_eq!(StatusMail::for_status(to), None, "{to:?} has no mail");
+    }
+}
+
+#[test]
+fn every_order_lifecycle_mail_names_the_order_links_it_and_shows_the_total() {
+    let mails = [
+        order_cancelled(&shop(), &cancelled("paid", "customer", None)),
+        status_mail(&changed("pending", "paid", "provider", None)),
+        status_mail(&changed("paid", "shipped", "admin", None)),
+        status_mail(&changed("shipped", "delivered", "admin", None)),
+        status_mail(&changed("cancelled", "refunded", "admin", None)),
+    ];
+    let id = order(Some(1042)).order_id;
+    for mail in mails {
+        assert!(mail.subject.contains("#1042"), "{}", mail.subject);
+        assert!(!mail.subject.contains(&id.to_string()));
+        for part in [&mail.text, &mail.html] {
+            assert!(part.contains("#1042"), "{part}");
+            assert!(part.contains(&format!("Reference: {id}")), "{part}");
+            assert!(
+                part.contains(&format!("https://shop.example/orders/{id}")),
+                "{part}"
+            );
+            assert!(part.contains("28.49 USD"), "{part}");
+        }
+        assert!(mail.text.ends_with("-- \nTea & Co\n"), "{}", mail.text);
+    }
+}
+
+#[test]
+fn a_cancellation_says_why_lists_the_items_and_promises_a_refund_only_when_paid() {
+    let expired = order_cancelled(
+        &shop(),
+        &cancelled("pending", "system", Some("payment not received in time")),
+    );
+    assert_eq!(expired.subject, "Your Tea & Co order #1042 was cancelled");
+    for part in [&expired.text, &expired.html] {
+        assert!(
+            part.contains("We cancelled it because its payment did not arrive in time."),
+            "{part}"
+        );
+        assert!(!part.contains("refund"), "{part}");
+        assert!(!part.contains("Reason:"), "{part}");
+        assert!(part.contains("Journey tea"), "{part}");
+    }
+    assert!(
+        expired.text.contains("  3 x Journey tea\n"),
+        "{}",
+        expired.text
+    );
+    assert!(
+        expired
+            .text
+            .contains("  2 x Line  Bcc: victim@example.com 'jam'\n")
+    );
+
+    let by_admin = order_cancelled(&shop(), &cancelled("paid", "admin", Some("Out of\nstock")));
+    assert!(
+        by_admin
+            .text
+            .contains("We cancelled it.\nReason: Out of stock\n")
+    );
+    assert!(by_admin.html.contains("Reason: Out of stock</p>"));
+    for part in [&by_admin.text, &by_admin.html] {
+        assert!(part.contains("a refund of 28.49 USD will follow"), "{part}");
+    }
+
+    let hostile = order_cancelled(&shop(), &cancelled("paid", "admin", Some(HOSTILE)));
+    assert!(
+        hostile
+            .html
+            .contains("Reason: &lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;Tea&quot;</p>"),
+        "{}",
+        hostile.html
+    );
+
+    let by_buyer = order_cancelled(&shop(), &cancelled("pending", "customer", Some("  ")));
+    assert!(
+        by_buyer.text.contains("You cancelled it.\n"),
+        "{}",
+        by_buyer.text
+    );
+    assert!(
+        !by_buyer.text.contains("Reason:"),
+        "a blank reason is no reason"
+    );
+    assert!(!by_buyer.text.contains("refund"));
+}
+
+#[test]
+fn only_the_shipment_echoes_its_reason_as_the_tracking_reference() {
+    let shipped = status_mail(&changed("paid", "shipped", "admin", Some("1Z999AA1")));
+    assert!(shipped.text.contains("Tracking reference: 1Z999AA1\n"));
+    assert!(shipped.html.contains(">1Z999AA1</span>"));
+    let untracked = status_mail(&changed("paid", "shipped", "admin", None));
+    assert!(!untracked.text.contains("Tracking"), "{}", untracked.text);
+    for to in ["paid", "delivered", "refunded"] {
+        let mail = status_mail(&changed("x", to, "admin", Some("internal note 42")));
+        assert!(!mail.text.contains("internal note"), "{to}: {}", mail.text);
+        assert!(!mail.html.contains("internal note"), "{to}");
+    }
+    let refunded = status_mail(&changed("cancelled", "refunded", "admin", None));
+    assert!(
+        refunded
+            .text
+            .contains("We have issued a refund of 28.49 USD for order #1042.")
+    );
+    let paid = status_mail(&changed("pending", "paid", "provider", None));
+    assert!(
+        paid.text
+            .contains("We have received your payment of 28.49 USD for order #1042.")
+    );
+    // A typed line break cannot start a line of its own in the text.
+    let hostile = status_mail(&changed(
+        "paid",
+        "shipped",
+        "admin",
+        Some("X\r\nBcc: victim@example.com"),
+    ));
+    assert!(!hostile.text.contains("\nBcc:"), "{}", hostile.text);
 }
