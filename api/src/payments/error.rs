@@ -132,3 +132,6 @@ impl From<PaymentError> for ApiError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -260,3 +260,24 @@ pub async fn start(
     tracing::info!(order_id = %order, provider = provider.name(), provider_ref = %started.provider_ref, "payment started");
     Ok(started)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{MAX_REFERENCE_CHARS, parse_reference};
+
+    #[test]
+    fn a_reference_is_trimmed_blank_is_none_and_over_200_characters_is_refused() {
+        assert_eq!(parse_reference(None).ok(), Some(None));
+        assert_eq!(parse_reference(Some("  ")).ok(), Some(None));
+        assert_eq!(
+            parse_reference(Some(" wire 42 ")).ok(),
+            Some(Some("wire 42".to_owned()))
+        );
+        let longest = "é".repeat(MAX_REFERENCE_CHARS);
+        assert_eq!(
+            parse_reference(Some(&longest)).ok(),
+            Some(Some(longest.clone()))
+        );
+        assert!(parse_reference(Some(&format!("{longest}x"))).is_err());
+    }
+}
