@@ -178,3 +178,25 @@ impl PaymentProvider for StripeProvider {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{StartedPayment, StripeProvider};
+
+    #[test]
+    fn neither_the_secret_key_nor_the_client_secret_shows_in_debug() {
+        let provider = StripeProvider::new("https://api.stripe.com/", "sk_test_very_secret");
+        let shown = format!("{provider:?}");
+        assert!(!shown.contains("sk_test"), "{shown}");
+        assert!(shown.contains("https://api.stripe.com\""), "{shown}");
+        let started = StartedPayment {
+            provider_ref: "pi_1".into(),
+            client_secret: "pi_1_secret_2".into(),
+        };
+        let shown = format!("{started:?}");
+        assert!(
+            shown.contains("pi_1") && !shown.contains("secret_2"),
+            "{shown}"
+        );
+    }
+}

@@ -361,6 +361,20 @@ async fn an_unknown_provider_or_an_unconfigured_stripe_is_404() -> anyhow::Resul
 }
 
 #[tokio::test]
+async fn a_webhook_body_over_the_json_limit_is_413_before_anything_is_read() -> anyhow::Result<()> {
+    let app = stripe_app().await;
+    let body = format!(
+        r#"{{"id": "evt_big", "padding": "{}"}}"#,
+        "x".repeat(70_000)
+    );
+    let header = signature::header(SECRET, now(), body.as_bytes());
+    deliver_to(&app, &app.base, &body, Some(&header))
+        .await?
+        .assert_error(413, "PAYLOAD_TOO_LARGE");
+    Ok(())
+}
+
+#[tokio::test]
 async fn an_admin_marks_an_order_paid_by_hand_and_a_customer_cannot() -> anyhow::Result<()> {
     let app = TestApp::spawn().await;
     let (token, order, total, _) = pending_order(&app).await?;
