@@ -32,6 +32,10 @@ INSERT INTO users (id, email, password_hash, name, is_verified)
 SELECT ('00000000-0000-4000-8000-' || lpad(n::text, 12, '0'))::uuid,
        'bench-user-' || n || '@pgbench.local', '\$2b\$04\$bench', 'pgbench', TRUE
 FROM generate_series(0, $most) n ON CONFLICT DO NOTHING;
+INSERT INTO addresses (id, user_id, name, line1, city, postal_code, country, is_default_shipping, is_default_billing)
+SELECT gen_random_uuid(), u.id, 'pgbench', '1 Bench Street', 'Benchville', '12345', 'US', TRUE, TRUE
+FROM users u WHERE u.email LIKE 'bench-user-%@pgbench.local'
+  AND NOT EXISTS (SELECT 1 FROM addresses a WHERE a.user_id = u.id AND a.is_default_shipping);
 DELETE FROM cart_items ci USING carts c, users u
  WHERE ci.cart_id = c.id AND c.user_id = u.id AND u.email LIKE 'bench-user-%@pgbench.local';
 SQL

@@ -25,10 +25,15 @@ pub struct OrderStats {
     pub paid: i64,
     /// `shipped`.
     pub shipped: i64,
-    /// `completed`.
+    /// `delivered`.
+    pub delivered: i64,
+    /// Deprecated: the same as `delivered` (the state was renamed).
+    #[oai(deprecated)]
     pub completed: i64,
     /// `cancelled`.
     pub cancelled: i64,
+    /// `refunded`.
+    pub refunded: i64,
 }
 
 /// The catalogue.
@@ -47,7 +52,7 @@ pub struct ProductStats {
 /// Money taken.
 #[derive(Debug, Clone, Object)]
 pub struct RevenueStats {
-    /// Sum of the totals of all orders that are not cancelled, in cents, present only
+    /// Sum of the totals of all orders that are not cancelled nor refunded, in cents, present only
     /// while every order is in one currency (0 before the first order). Amounts in
     /// different currencies are never added: with several, this is absent and
     /// `by_currency` has each.
@@ -92,10 +97,10 @@ fn main_currency(by_currency: &[CurrencyRevenue]) -> Option<&CurrencyRevenue> {
 pub struct CurrencyRevenue {
     /// ISO 4217 code.
     pub currency: String,
-    /// Sum of the totals of the orders in this currency that are not cancelled, in
+    /// Sum of the totals of the orders in this currency that are not cancelled nor refunded, in
     /// its smallest unit.
     pub total_cents: i64,
-    /// Orders in this currency that are not cancelled.
+    /// Orders in this currency that are not cancelled nor refunded.
     pub orders: i64,
 }
 
@@ -136,8 +141,9 @@ struct Row {
     orders_pending: i64,
     orders_paid: i64,
     orders_shipped: i64,
-    orders_completed: i64,
+    orders_delivered: i64,
     orders_cancelled: i64,
+    orders_refunded: i64,
     products_total: i64,
     products_out_of_stock: i64,
     products_low_stock: i64,
@@ -152,7 +158,7 @@ struct Row {
 const QUERY: &str = "
 SELECT u.users_total, u.users_verified,
        o.orders_total, o.orders_pending, o.orders_paid, o.orders_shipped,
-       o.orders_completed, o.orders_cancelled,
+       o.orders_delivered, o.orders_cancelled, o.orders_refunded,
        p.products_total, p.products_out_of_stock, p.products_low_stock, p.products_archived,
        x.outbox_backlog, x.outbox_oldest_pending_seconds, x.outbox_parked,
        (SELECT count(*) FROM dead_letters) AS dead_lettered,
@@ -160,7 +166,7 @@ SELECT u.users_total, u.users_verified,
                    'currency', currency, 'total_cents', total_cents, 'orders', orders)
                    ORDER BY currency), '[]'::jsonb)::text
         FROM (SELECT currency, sum(total_cents)::int8 AS total_cents, count(*) AS orders
-              FROM orders WHERE status <> 'cancelled' GROUP BY currency) c)
+              FROM orders WHERE status NOT IN ('cancelled', 'refunded') GROUP BY currency) c)
            AS revenue_by_currency
 FROM (SELECT count(*) AS users_total,
              count(*) FILTER (WHERE is_verified) AS users_verified
@@ -169,8 +175,9 @@ FROM (SELECT count(*) AS users_total,
              count(*) FILTER (WHERE status = 'pending') AS orders_pending,
              count(*) FILTER (WHERE status = 'paid') AS orders_paid,
              count(*) FILTER (WHERE status = 'shipped') AS orders_shipped,
-             count(*) FILTER (WHERE status = 'completed') AS orders_completed,
-             count(*) FILTER (WHERE status = 'cancelled') AS orders_cancelled
+             count(*) FILTER (WHERE status = 'delivered') AS orders_delivered,
+             count(*) FILTER (WHERE status = 'cancelled') AS orders_cancelled,
+             count(*) FILTER (WHERE status = 'refunded') AS orders_refunded
       FROM orders) o,
      (SELECT count(*) FILTER (WHERE status = 'active') AS products_total,
              count(*) FILTER (WHERE status = 'active' AND stock = 0) AS products_out_of_stock,
@@ -200,8 +207,10 @@ pub async fn load(db: &impl ConnectionTrait) -> Result<ShopStats, DbErr> {
             pending: row.orders_pending,
             paid: row.orders_paid,
             shipped: row.orders_shipped,
-            completed: row.orders_completed,
+            delivered: row.orders_delivered,
+            completed: row.orders_delivered,
             cancelled: row.orders_cancelled,
+            refunded: row.orders_refunded,
         },
         products: ProductStats {
             total: row.products_total,

@@ -36,9 +36,9 @@ use crate::{
     middleware::RequestContext,
     outbox::{KafkaPublisher, OutboxMetrics, Publisher, Relay},
     routes::{
-        admin::AdminApi, admin_products::AdminProductsApi, auth::AuthApi, cart::CartApi, docs,
-        health::HealthApi, legacy::LegacyApi, orders::OrdersApi, payments::PaymentsApi,
-        products::ProductsApi, stats::StatsApi,
+        admin::AdminApi, admin_orders::AdminOrdersApi, admin_products::AdminProductsApi,
+        auth::AuthApi, cart::CartApi, docs, health::HealthApi, legacy::LegacyApi,
+        orders::OrdersApi, payments::PaymentsApi, products::ProductsApi, stats::StatsApi,
     },
     state::{AppState, SharedState},
 };
@@ -56,6 +56,7 @@ pub fn openapi_service() -> OpenApiService<impl poem_openapi::OpenApi, ()> {
             PaymentsApi,
             AdminProductsApi,
             AdminApi,
+            AdminOrdersApi,
             LegacyApi,
         ),
         "Shop API",
@@ -190,7 +191,14 @@ impl Application {
             state.settings.instance_id.clone(),
             Some(JobMetrics::new(&state.metrics)?),
         );
-        let jobs = tokio::spawn(scheduler.run(jobs_stop_rx));
+        let jobs = tokio::spawn(scheduler.run(jobs_stop_rx.clone()));
+        // Unpaid orders past their `expires_at` are cancelled by every instance's tick;
+        // the conditional update cancels each once (`orders::lifecycle::expire_due`).
+        let expiry_state = state.clone();
+        let expiry_metrics = ExpiryMetrics::new(&state.metrics)?;
+        let expiry = tokio::spawn(supervise("order expiry", jobs_stop_rx, move |stop| {
+            expire_orders(expiry_state.clone(), expiry_metrics.clone(), stop)
+        }));
         let drain = state.settings.shutdown_drain;
         let timeout = state.settings.shutdown_timeout;
         let app = routes(state.clone());
@@ -212,8 +220,74 @@ impl Application {
         let _ = jobs_stop.send(true);
         let _ = relay.await;
         let _ = jobs.await;
+        let _ = expiry.await;
         tracing::info!("api instance stopped");
         Ok(())
+    }
+}
+
+/// What this instance's order-expiry loop did.
+#[derive(Clone)]
+struct ExpiryMetrics {
+    /// Passes over the due orders (each a query, and the cancellations it found).
+    passes: prometheus::IntCounter,
+    /// Orders this instance cancelled at their expiry.
+    expired: prometheus::IntCounter,
+}
+
+impl ExpiryMetrics {
+    fn new(metrics: &crate::metrics::Metrics) -> Result<Self, prometheus::Error> {
+        let passes = prometheus::IntCounter::new(
+            "order_expiry_passes_total",
+            "Passes of this instance over the unpaid orders past their expiry",
+        )?;
+        let expired = prometheus::IntCounter::new(
+            "orders_expired_total",
+            "Unpaid orders this instance cancelled at their expiry",
+        )?;
+        metrics.register(Box::new(passes.clone()))?;
+        metrics.register(Box::new(expired.clone()))?;
+        Ok(Self { passes, expired })
+    }
+}
+
+/// Cancels the unpaid orders past their time every `ORDER_EXPIRY_TICK_SECONDS` (with
+/// up to a quarter more of jitter, so instances spread out) until `stop`; a batch
+/// that gave stock back bumps the catalogue's stock version.
+async fn expire_orders(
+    state: SharedState,
+    metrics: ExpiryMetrics,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    use crate::orders::lifecycle::{EXPIRY_BATCH, expire_due};
+    let tick = state.settings.orders.expiry_tick;
+    loop {
+        let jitter = rand::random::<u64>() % (tick.as_millis() as u64 / 4 + 1);
+        tokio::select! {
+            _ = tokio::time::sleep(tick + Duration::from_millis(jitter)) => {}
+            _ = stop.changed() => return,
+        }
+        if *stop.borrow() {
+            return;
+        }
+        loop {
+            let result = expire_due(&state.db).await;
+            metrics.passes.inc();
+            match result {
+                Ok(moved) if moved.is_empty() => break,
+                Ok(moved) => {
+                    metrics.expired.inc_by(moved.len() as u64);
+                    state.catalogue.stock_moved().await;
+                    if (moved.len() as u64) < EXPIRY_BATCH {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "expiring unpaid orders failed");
+                    break;
+                }
+            }
+        }
     }
 }
 

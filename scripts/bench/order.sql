@@ -4,8 +4,8 @@
 -- check the cart's currency, upsert the line, count the lines, check again; one
 -- transaction; then read the cart for the answer), then place the order
 -- (POST /api/orders; one transaction of five statements whatever the number of lines:
--- buyer and cart lock, cart lines, all the stock in one UPDATE, order + items + empty
--- cart in one statement, outbox). Each client is its own bench user, whose id
+-- buyer, their shipping address and the cart lock, cart lines, all the stock in one UPDATE, order + history + items +
+-- empty cart in one statement, outbox). Each client is its own bench user, whose id
 -- derives from :client_id (scripts/bench-orders.sh creates them); :product is the
 -- bench product (-D product=<uuid>). The outbox row is written already published, so
 -- the relay leaves it alone: the reference does none of the pipeline's later work.
@@ -35,7 +35,15 @@ ORDER BY ci.added_at, ci.id;
 
 BEGIN;
 WITH cart AS (SELECT id FROM carts WHERE user_id = ('00000000-0000-4000-8000-' || lpad(:client_id::text, 12, '0'))::uuid FOR UPDATE)
-SELECT u.email, (SELECT id FROM cart) AS cart_id FROM users u
+SELECT u.email, (SELECT id FROM cart) AS cart_id,
+       (SELECT jsonb_build_object('name', a.name, 'line1', a.line1, 'line2', a.line2,
+                 'city', a.city, 'region', a.region, 'postal_code', a.postal_code,
+                 'country', a.country, 'phone', a.phone)::text
+        FROM addresses a
+        WHERE a.user_id = ('00000000-0000-4000-8000-' || lpad(:client_id::text, 12, '0'))::uuid
+          AND CASE WHEN NULL::uuid IS NULL THEN a.is_default_shipping ELSE a.id = NULL::uuid END
+       ) AS address
+FROM users u
 WHERE u.id = ('00000000-0000-4000-8000-' || lpad(:client_id::text, 12, '0'))::uuid \gset
 SELECT product_id, quantity FROM cart_items WHERE cart_id = ':cart_id';
 WITH wanted AS (
@@ -54,9 +62,14 @@ SELECT w.id AS product_id, w.quantity, l.name, l.stock AS stock_now, l.status,
 FROM wanted w LEFT JOIN locked l ON l.id = w.id LEFT JOIN taken t ON t.id = w.id
 ORDER BY w.id;
 WITH placed AS (
-    INSERT INTO orders (id, user_id, total_cents, currency, note)
-    VALUES (gen_random_uuid(), ('00000000-0000-4000-8000-' || lpad(:client_id::text, 12, '0'))::uuid, 100, 'USD', NULL)
-    RETURNING id, number, created_at
+    INSERT INTO orders (id, user_id, total_cents, currency, note, shipping_address, expires_at)
+    VALUES (gen_random_uuid(), ('00000000-0000-4000-8000-' || lpad(:client_id::text, 12, '0'))::uuid, 100, 'USD', NULL,
+            ':address'::jsonb, now() + make_interval(secs => 900::float8))
+    RETURNING id, number, created_at, expires_at
+), history AS (
+    INSERT INTO order_history (order_id, from_status, to_status, actor, actor_id, reason, request_id)
+    SELECT id, NULL, 'pending', 'customer', ('00000000-0000-4000-8000-' || lpad(:client_id::text, 12, '0'))::uuid,
+           'placed', 'pgbench' FROM placed
 ), lines AS (
     INSERT INTO order_items (order_id, product_id, name, unit_price_cents, quantity, line_total_cents)
     SELECT o.id, l.product_id, l.name, l.unit_price_cents, l.quantity, l.line_total_cents
@@ -67,7 +80,7 @@ WITH placed AS (
 ), emptied AS (
     DELETE FROM cart_items WHERE cart_id = ':cart_id'
 )
-SELECT number, created_at FROM placed;
+SELECT number, created_at, expires_at FROM placed;
 INSERT INTO outbox (event_id, topic, message_key, payload, published_at)
 VALUES (gen_random_uuid(), 'order-placed', 'pgbench', '{"bench": true}', now());
 COMMIT;

@@ -98,7 +98,7 @@ def login(email, password):
 
 
 def new_customer():
-    """register -> OTP mail -> verify -> login, as the frontend does."""
+    """register -> OTP mail -> verify -> login -> add an address, as the frontend does."""
     email = f"compose-{uuid.uuid4().hex[:12]}@example.com"
     status, data = request(
         "POST", "/api/auth/register", {"email": email, "password": PASSWORD, "name": "Compose Journey"}
@@ -114,7 +114,17 @@ def new_customer():
         {"email": email, "registration_token": started["registration_token"], "otp": code.group(1)},
     )
     expect(status, data, 200, "verify-otp")
-    return email, login(email, PASSWORD)
+    token = login(email, PASSWORD)
+    # An order ships somewhere: the customer's first address becomes their default.
+    status, data = request(
+        "POST",
+        "/api/me/addresses",
+        {"name": "Compose Journey", "line1": "1 Compose Street", "city": "Composeville",
+         "postal_code": "12345", "country": "US"},
+        token=token,
+    )
+    expect(status, data, 201, "add an address")
+    return email, token
 
 
 def place_order(token, product_id, conn=None):

@@ -588,3 +588,17 @@ pub async fn assert_stock(id: &str, expected: i64) -> anyhow::Result<()> {
     )
     .await
 }
+
+/// The value of metric `name` (its first series) on the `/metrics` of the process at
+/// `base` (an API instance, or `http://127.0.0.1:<port>` of a consumer).
+pub async fn metric_at(base: &str, name: &str) -> anyhow::Result<u64> {
+    let metrics = get(&format!("{base}/metrics")).await?;
+    metrics
+        .text
+        .lines()
+        .find(|l| l.split(['{', ' ']).next() == Some(name))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|v| v.parse::<f64>().ok())
+        .map(|v| v as u64)
+        .ok_or_else(|| anyhow::anyhow!("no {name} in {}", metrics.text))
+}

@@ -417,10 +417,24 @@ fn in_currency(stats: &Value, currency: &str) -> (i64, i64) {
         })
 }
 
+/// Earlier tests' unpaid orders expire 15 minutes after placement
+/// (`ORDER_PAYMENT_TIMEOUT_MINUTES`), which would move counts and revenue while a
+/// test compares two snapshots of them: those orders stop expiring.
+async fn hold_expiry_of_earlier_orders() -> anyhow::Result<()> {
+    e2e::execute(
+        &e2e::database().await?,
+        "UPDATE orders SET expires_at = NULL WHERE status = 'pending' AND expires_at IS NOT NULL",
+        &[],
+    )
+    .await?;
+    Ok(())
+}
+
 #[tokio::test]
 async fn revenue_in_another_currency_is_reported_apart_and_not_added_to_dollars()
 -> anyhow::Result<()> {
     let _turn = TURN.lock().await;
+    hold_expiry_of_earlier_orders().await?;
     let admin = admin_token(&client()).await?;
     let before = admin_stats(&admin).await?;
     let created = send(
@@ -466,6 +480,7 @@ async fn revenue_in_another_currency_is_reported_apart_and_not_added_to_dollars(
 async fn admin_stats_count_a_known_set_of_users_orders_products_and_dead_letters()
 -> anyhow::Result<()> {
     let _turn = TURN.lock().await;
+    hold_expiry_of_earlier_orders().await?;
     let admin = admin_token(&client()).await?;
     let before = admin_stats(&admin).await?;
 

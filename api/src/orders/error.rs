@@ -96,6 +96,27 @@ pub enum OrderError {
     /// The key was used with another body (422).
     #[error("this Idempotency-Key was used with a different request body")]
     IdempotencyKeyReused,
+    /// No such order, or not the caller's (404).
+    #[error("order not found")]
+    UnknownOrder,
+    /// The order is not in a state this transition starts from (409
+    /// `ORDER_STATE_CONFLICT`); `current` is its state now.
+    #[error("the order is {current}")]
+    StateConflict {
+        /// The transition asked for (`cancel`, `ship`, ...).
+        action: &'static str,
+        /// The order's state now.
+        current: String,
+        /// A refund asked of a cancelled order that was never paid.
+        never_paid: bool,
+    },
+    /// An order needs a shipping address and none was named nor set as default (422
+    /// `VALIDATION_ERROR` on `shipping_address_id`).
+    #[error("no shipping address")]
+    NoShippingAddress {
+        /// Whether an id was named (and is not one of the buyer's addresses).
+        named: bool,
+    },
     /// A statement returned nothing where it must return a row (500).
     #[error("{0}")]
     Invariant(&'static str),
@@ -173,6 +194,31 @@ impl From<OrderError> for ApiError {
                 "IDEMPOTENCY_KEY_REUSED",
                 "this Idempotency-Key was used with a different request body",
             ),
+            E::UnknownOrder => ApiError::not_found("order"),
+            E::StateConflict {
+                action,
+                current,
+                never_paid,
+            } => conflict(
+                "ORDER_STATE_CONFLICT",
+                if never_paid {
+                    format!("cannot {action} this order: it was cancelled before it was paid")
+                } else {
+                    format!("cannot {action} this order: it is {current}")
+                },
+            )
+            .with_details(json!({ "current_status": current, "action": action })),
+            E::NoShippingAddress { named } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "SHIPPING_ADDRESS_REQUIRED",
+                if named {
+                    "shipping_address_id: is not one of your addresses"
+                } else {
+                    "shipping_address_id: an order needs a shipping address; name one, or add \
+                     one (POST /api/me/addresses)"
+                },
+            )
+            .with_details(json!({ "field": "shipping_address_id" })),
             E::Invariant(what) => ApiError::internal(what),
             E::Db(e) => ApiError::from(e),
         }

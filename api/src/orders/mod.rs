@@ -14,6 +14,7 @@
 pub mod cart;
 pub mod error;
 pub mod idempotency;
+pub mod lifecycle;
 pub mod place;
 pub mod repo;
 pub mod service;

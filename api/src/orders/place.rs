@@ -1,15 +1,17 @@
 //! Placing an order, in one transaction and a fixed number of statements whatever
 //! the number of lines (`scripts/bench/order.sql` runs the same ones):
 //!
-//! 1. read the buyer and lock their cart (two orders of one user go one after the
-//!    other);
+//! 1. read the buyer and their shipping address, and lock their cart (two orders of
+//!    one user go one after the other);
 //! 2. read the cart's lines (a statement of its own: it must see the cart as the lock
 //!    left it);
 //! 3. take the stock of every line in one `UPDATE ... FROM unnest(...)`, each row only
 //!    if the product is active with `stock >= q`, after locking the rows in product-id
 //!    order (no deadlock between concurrent orders, whatever their carts' order);
 //!    the statement also answers what is left of the products it could not take;
-//! 4. insert the order and all its items with price snapshots, and empty the cart;
+//! 4. insert the order (with the snapshot of its shipping address read in step 1, and
+//!    when it expires unpaid), its placement in `order_history`, all its items with
+//!    price snapshots, and empty the cart;
 //! 5. write the `order-placed` event to the outbox.
 //!
 //! The caller owns the transaction (and commits) and invalidates the catalogue cache
@@ -35,6 +37,8 @@ use crate::{
 struct BuyerRow {
     email: String,
     cart_id: Option<Uuid>,
+    /// The snapshot of the shipping address (JSON text), if the buyer has it.
+    address: Option<String>,
 }
 
 #[derive(Debug, FromQueryResult)]
@@ -63,6 +67,7 @@ struct Taken {
 struct Created {
     number: i64,
     created_at: DateTime<Utc>,
+    expires_at: Option<DateTime<Utc>>,
 }
 
 /// What the stock reservation took: the order's lines, the event's items, and the
@@ -81,12 +86,24 @@ pub struct Buyer<'a> {
     pub note: Option<&'a str>,
     /// The request id, carried into the event.
     pub request_id: Option<String>,
+    /// The address to ship to: one of the buyer's by id, or (none) their default
+    /// shipping address.
+    pub shipping_address: Option<Uuid>,
+    /// Whether an order without a shipping address is refused.
+    pub address_required: bool,
+    /// An unpaid order is cancelled this long after placement (none: never).
+    pub expires_in: Option<std::time::Duration>,
 }
 
 /// Places the order of `buyer` inside `txn` (not committed here).
 pub async fn place(txn: &impl ConnectionTrait, buyer: Buyer<'_>) -> Result<Order, OrderError> {
-    let (email, cart) = lock_cart(txn, buyer.id).await?;
+    let (email, cart, address) = lock_cart(txn, &buyer).await?;
     let wanted = cart_lines(txn, cart).await?;
+    if address.is_none() && (buyer.address_required || buyer.shipping_address.is_some()) {
+        return Err(OrderError::NoShippingAddress {
+            named: buyer.shipping_address.is_some(),
+        });
+    }
     let reserved = reserve_stock(txn, &wanted).await?;
     let order_id = Uuid::now_v7();
     let total_cents: i64 = reserved.lines.iter().map(|l| l.line_total_cents).sum();
@@ -99,6 +116,7 @@ pub async fn place(txn: &impl ConnectionTrait, buyer: Buyer<'_>) -> Result<Order
         total_cents,
         &currency,
         &reserved.lines,
+        address.as_deref(),
     )
     .await?;
     let event = EventEnvelope::new(
@@ -112,7 +130,7 @@ pub async fn place(txn: &impl ConnectionTrait, buyer: Buyer<'_>) -> Result<Order
             currency: currency.clone(),
             created_at: created.created_at,
         },
-        buyer.request_id,
+        buyer.request_id.clone(),
     );
     outbox::enqueue(txn, &order_id.to_string(), &event).await?;
     Ok(Order {
@@ -125,23 +143,37 @@ pub async fn place(txn: &impl ConnectionTrait, buyer: Buyer<'_>) -> Result<Order
         total_cents,
         currency,
         created_at: created.created_at,
+        shipping_address: address.and_then(|a| serde_json::from_str(&a).ok()),
+        expires_at: created.expires_at,
     })
 }
 
-/// Reads the e-mail of `user` and locks their cart (serializing two orders of one
-/// user); [`OrderError::UnknownUser`] without the account, [`OrderError::CartEmpty`]
+/// Reads the e-mail of the buyer, locks their cart (serializing two orders of one
+/// user) and snapshots their shipping address (the named one, or the default) as
+/// JSON; [`OrderError::UnknownUser`] without the account, [`OrderError::CartEmpty`]
 /// without a cart.
-async fn lock_cart(txn: &impl ConnectionTrait, user: Uuid) -> Result<(String, Uuid), OrderError> {
-    let buyer = BuyerRow::find_by_statement(stmt(
+async fn lock_cart(
+    txn: &impl ConnectionTrait,
+    buyer: &Buyer<'_>,
+) -> Result<(String, Uuid, Option<String>), OrderError> {
+    let row = BuyerRow::find_by_statement(stmt(
         "WITH cart AS (SELECT id FROM carts WHERE user_id = $1 FOR UPDATE)
-         SELECT u.email, (SELECT id FROM cart) AS cart_id FROM users u WHERE u.id = $1",
-        vec![user.into()],
+         SELECT u.email, (SELECT id FROM cart) AS cart_id,
+                (SELECT jsonb_build_object('name', a.name, 'line1', a.line1, 'line2', a.line2,
+                          'city', a.city, 'region', a.region, 'postal_code', a.postal_code,
+                          'country', a.country, 'phone', a.phone)::text
+                 FROM addresses a
+                 WHERE a.user_id = $1
+                   AND CASE WHEN $2::uuid IS NULL THEN a.is_default_shipping ELSE a.id = $2 END
+                ) AS address
+         FROM users u WHERE u.id = $1",
+        vec![buyer.id.into(), buyer.shipping_address.into()],
     ))
     .one(txn)
     .await?
     .ok_or(OrderError::UnknownUser)?;
-    let cart = buyer.cart_id.ok_or(OrderError::CartEmpty)?;
-    Ok((buyer.email, cart))
+    let cart = row.cart_id.ok_or(OrderError::CartEmpty)?;
+    Ok((row.email, cart, row.address))
 }
 
 /// The quantities of the locked `cart` per product, in product-id order;
@@ -277,11 +309,16 @@ fn shortage(
     }
 }
 
-/// Inserts the order, all its `lines` (one multi-row insert, in the lines' order) and
-/// empties `cart`, in one statement.
+/// Inserts the order (with its address snapshot and, when payment is awaited, when it
+/// expires), its placement in the history, all its `lines` (one multi-row insert, in
+/// the lines' order) and empties `cart`, in one statement.
 const WRITE_ORDER: &str = "WITH placed AS (
-    INSERT INTO orders (id, user_id, total_cents, currency, note) VALUES ($1, $2, $3, $4, $5)
-    RETURNING id, number, created_at
+    INSERT INTO orders (id, user_id, total_cents, currency, note, shipping_address, expires_at)
+    VALUES ($1, $2, $3, $4, $5, $12::jsonb, now() + make_interval(secs => $13::float8))
+    RETURNING id, number, created_at, expires_at
+), history AS (
+    INSERT INTO order_history (order_id, from_status, to_status, actor, actor_id, reason, request_id)
+    SELECT id, NULL, 'pending', 'customer', $2, 'placed', $14 FROM placed
 ), lines AS (
     INSERT INTO order_items (order_id, product_id, name, unit_price_cents, quantity, line_total_cents)
     SELECT o.id, l.product_id, l.name, l.unit_price_cents, l.quantity, l.line_total_cents
@@ -292,8 +329,9 @@ const WRITE_ORDER: &str = "WITH placed AS (
 ), emptied AS (
     DELETE FROM cart_items WHERE cart_id = $6
 )
-SELECT number, created_at FROM placed";
+SELECT number, created_at, expires_at FROM placed";
 
+#[allow(clippy::too_many_arguments)]
 async fn write_order(
     txn: &impl ConnectionTrait,
     order_id: Uuid,
@@ -302,6 +340,7 @@ async fn write_order(
     total_cents: i64,
     currency: &str,
     lines: &[OrderItem],
+    address: Option<&str>,
 ) -> Result<Created, OrderError> {
     Created::find_by_statement(stmt(
         WRITE_ORDER,
@@ -317,6 +356,9 @@ async fn write_order(
             pg_array(lines.iter().map(|l| l.unit_price_cents)).into(),
             pg_array(lines.iter().map(|l| l.quantity)).into(),
             pg_array(lines.iter().map(|l| l.line_total_cents)).into(),
+            address.map(str::to_owned).into(),
+            buyer.expires_in.map(|d| d.as_secs_f64()).into(),
+            buyer.request_id.clone().into(),
         ],
     ))
     .one(txn)
@@ -327,7 +369,7 @@ async fn write_order(
 /// A PostgreSQL array literal of `items` (`{"a","b"}`), bound as text and cast by
 /// the statement (`$1::uuid[]`): every element quoted, `"` and `\` escaped, so any
 /// text survives (the API's driver binds no arrays).
-fn pg_array<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
+pub(crate) fn pg_array<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
     let mut out = String::from("{");
     for (i, item) in items.into_iter().enumerate() {
         if i > 0 {

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::sql::stmt;
@@ -23,6 +24,27 @@ pub struct OrderItem {
     pub line_total_cents: i64,
 }
 
+/// The address an order ships to, as it was when the order was placed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShippingAddress {
+    /// Recipient.
+    pub name: String,
+    /// Street and number.
+    pub line1: String,
+    /// More of the street address.
+    pub line2: Option<String>,
+    /// City (empty for a free-text address from the legacy registration).
+    pub city: String,
+    /// State, province or region.
+    pub region: Option<String>,
+    /// Postal code (empty for a free-text address from the legacy registration).
+    pub postal_code: String,
+    /// ISO 3166 alpha-2 country.
+    pub country: String,
+    /// Phone for the carrier.
+    pub phone: Option<String>,
+}
+
 #[derive(Debug, Clone, FromQueryResult)]
 struct OrderRow {
     id: Uuid,
@@ -33,7 +55,13 @@ struct OrderRow {
     total_cents: i64,
     currency: String,
     created_at: DateTime<Utc>,
+    shipping_address: Option<String>,
+    expires_at: Option<DateTime<Utc>>,
 }
+
+/// The columns of [`OrderRow`].
+const ORDER_COLUMNS: &str = "id, number, user_id, status, note, total_cents, currency, \
+    created_at, shipping_address::text AS shipping_address, expires_at";
 
 /// An order and its lines.
 #[derive(Debug, Clone)]
@@ -44,7 +72,7 @@ pub struct Order {
     pub number: i64,
     /// Buyer.
     pub user_id: Uuid,
-    /// `pending`, `paid`, `shipped`, `completed` or `cancelled`.
+    /// `pending`, `paid`, `shipped`, `delivered`, `cancelled` or `refunded`.
     pub status: String,
     /// The buyer's note, if any.
     pub note: Option<String>,
@@ -56,6 +84,10 @@ pub struct Order {
     pub currency: String,
     /// When it was placed.
     pub created_at: DateTime<Utc>,
+    /// Where it ships to (none for a pickup order).
+    pub shipping_address: Option<ShippingAddress>,
+    /// When it is cancelled if still unpaid (none: it never expires).
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// An order line and the order it belongs to.
@@ -110,6 +142,10 @@ async fn attach(db: &impl ConnectionTrait, rows: Vec<OrderRow>) -> Result<Vec<Or
             total_cents: row.total_cents,
             currency: row.currency,
             created_at: row.created_at,
+            shipping_address: row
+                .shipping_address
+                .and_then(|a| serde_json::from_str(&a).ok()),
+            expires_at: row.expires_at,
         })
         .collect())
 }
@@ -122,8 +158,7 @@ pub async fn get(
     is_admin: bool,
 ) -> Result<Option<Order>, DbErr> {
     let row = OrderRow::find_by_statement(stmt(
-        "SELECT id, number, user_id, status, note, total_cents, currency, created_at FROM orders
-         WHERE id = $1 AND (user_id = $2 OR $3)",
+        &format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1 AND (user_id = $2 OR $3)"),
         vec![id.into(), viewer.into(), is_admin.into()],
     ))
     .one(db)
@@ -152,11 +187,54 @@ pub async fn mine(
     .map_or(0, |c| c.total.max(0) as u64);
     let rows = OrderRow::find_by_statement(stmt(
         &format!(
-            "SELECT id, number, user_id, status, note, total_cents, currency, created_at FROM orders
+            "SELECT {ORDER_COLUMNS} FROM orders
              WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT {page_size} OFFSET {}",
             (page - 1).saturating_mul(page_size)
         ),
         vec![user.into()],
+    ))
+    .all(db)
+    .await?;
+    Ok((attach(db, rows).await?, total))
+}
+
+/// What an admin's order list is narrowed to.
+#[derive(Debug, Clone, Default)]
+pub struct OrderFilter {
+    /// Only orders in this state.
+    pub status: Option<String>,
+    /// Only this buyer's orders.
+    pub user_id: Option<Uuid>,
+}
+
+/// One page of every order matching `filter`, newest first, and their total number:
+/// three queries whatever the page size.
+pub async fn all(
+    db: &impl ConnectionTrait,
+    filter: &OrderFilter,
+    page: u64,
+    page_size: u64,
+) -> Result<(Vec<Order>, u64), DbErr> {
+    #[derive(FromQueryResult)]
+    struct Count {
+        total: i64,
+    }
+    const WHERE: &str = "($1::text IS NULL OR status = $1) AND ($2::uuid IS NULL OR user_id = $2)";
+    let values = || vec![filter.status.clone().into(), filter.user_id.into()];
+    let total = Count::find_by_statement(stmt(
+        &format!("SELECT count(*) AS total FROM orders WHERE {WHERE}"),
+        values(),
+    ))
+    .one(db)
+    .await?
+    .map_or(0, |c| c.total.max(0) as u64);
+    let rows = OrderRow::find_by_statement(stmt(
+        &format!(
+            "SELECT {ORDER_COLUMNS} FROM orders WHERE {WHERE}
+             ORDER BY created_at DESC, id DESC LIMIT {page_size} OFFSET {}",
+            (page - 1).saturating_mul(page_size)
+        ),
+        values(),
     ))
     .all(db)
     .await?;

@@ -29,27 +29,18 @@ pub struct StoredAnswer<'a> {
 /// taken over meanwhile. The caller invalidates the catalogue cache.
 pub async fn place_order(
     db: &DatabaseConnection,
-    user: Uuid,
-    note: Option<&str>,
-    request_id: Option<String>,
+    buyer: Buyer<'_>,
     claim: Option<StoredAnswer<'_>>,
 ) -> Result<Order, OrderError> {
+    let user = buyer.id;
     let txn = db.begin().await?;
-    let order = place::place(
-        &txn,
-        Buyer {
-            id: user,
-            note,
-            request_id,
-        },
-    )
-    .await?;
+    let order = place::place(&txn, buyer).await?;
     if let Some(claim) = claim {
         let body = (claim.body)(&order);
         idempotency::complete(&txn, user, claim.key, claim.fence, 201, &body).await?;
     }
     txn.commit().await?;
-    tracing::info!(order_id = %order.id, total_cents = order.total_cents, "order placed");
+    tracing::info!(order_id = %order.id, %user, total_cents = order.total_cents, "order placed");
     Ok(order)
 }
 

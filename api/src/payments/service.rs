@@ -111,7 +111,9 @@ async fn record(
         None if order.status != "pending" => (
             PaymentStatus::Refused,
             Some(PaymentError::Order(OrderError::StateConflict {
+                action: Transition::Pay.verb(),
                 current: order.status.clone(),
+                never_paid: false,
             })),
         ),
         None => (PaymentStatus::Succeeded, None),
@@ -245,7 +247,9 @@ pub async fn start(
         .ok_or(OrderError::UnknownOrder)?;
     if found.status != "pending" {
         return Err(OrderError::StateConflict {
+            action: Transition::Pay.verb(),
             current: found.status,
+            never_paid: false,
         }
         .into());
     }

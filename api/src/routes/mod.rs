@@ -18,6 +18,7 @@ macro_rules! redacted_debug {
 }
 
 pub mod admin;
+pub mod admin_orders;
 pub mod admin_products;
 pub mod auth;
 pub mod cart;

@@ -19,7 +19,9 @@ use crate::{
     middleware::RequestId,
     orders::{
         idempotency::{self, Claim},
-        repo::{self, Order, OrderItem},
+        lifecycle::{self, Actor, Change, HistoryEntry, Transition},
+        place::Buyer,
+        repo::{self, Order, OrderItem, ShippingAddress},
         service::{self, StoredAnswer},
     },
     state::SharedState,
@@ -66,7 +68,8 @@ pub struct OrderView {
     pub number: Option<i64>,
     /// Buyer.
     pub user_id: Uuid,
-    /// `pending`, `paid`, `shipped`, `completed` or `cancelled`.
+    /// `pending` (awaiting payment), `paid`, `shipped`, `delivered`, `cancelled` or
+    /// `refunded` (see `POST /api/orders/{id}/cancel` and the admin transitions).
     pub status: String,
     /// The buyer's note, if any.
     pub note: Option<String>,
@@ -78,6 +81,88 @@ pub struct OrderView {
     pub currency: String,
     /// When it was placed.
     pub created_at: DateTime<Utc>,
+    /// Where it ships to, as it was when the order was placed (absent for a pickup
+    /// order).
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shipping_address: Option<ShippingAddressView>,
+    /// While unpaid: when it is cancelled if payment has not arrived (absent: it
+    /// does not expire).
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Every change of its status, oldest first (the detail only).
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<Vec<OrderHistoryView>>,
+}
+
+/// A postal address as an order keeps it.
+#[derive(Debug, Clone, Object, Serialize, Deserialize)]
+pub struct ShippingAddressView {
+    /// Recipient.
+    pub name: String,
+    /// Street and number (for an address from the legacy registration, the whole
+    /// address as typed).
+    pub line1: String,
+    /// More of the street address.
+    pub line2: Option<String>,
+    /// City.
+    pub city: String,
+    /// State, province or region.
+    pub region: Option<String>,
+    /// Postal code.
+    pub postal_code: String,
+    /// ISO 3166 alpha-2 country code.
+    pub country: String,
+    /// Phone for the carrier.
+    pub phone: Option<String>,
+}
+
+impl From<ShippingAddress> for ShippingAddressView {
+    fn from(a: ShippingAddress) -> Self {
+        Self {
+            name: a.name,
+            line1: a.line1,
+            line2: a.line2,
+            city: a.city,
+            region: a.region,
+            postal_code: a.postal_code,
+            country: a.country,
+            phone: a.phone,
+        }
+    }
+}
+
+/// One change of an order's status.
+#[derive(Debug, Clone, Object, Serialize, Deserialize)]
+pub struct OrderHistoryView {
+    /// The status before (absent for the placement).
+    pub from_status: Option<String>,
+    /// The status after.
+    pub to_status: String,
+    /// `customer`, `admin`, `system` (the expiry of an unpaid order) or `provider`
+    /// (a payment provider's webhook).
+    pub actor: String,
+    /// Why, when given (an admin's reason, a tracking reference, a payment id).
+    pub reason: Option<String>,
+    /// The request that made the change.
+    pub request_id: Option<String>,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+impl From<HistoryEntry> for OrderHistoryView {
+    fn from(h: HistoryEntry) -> Self {
+        Self {
+            from_status: h.from_status,
+            to_status: h.to_status,
+            actor: h.actor,
+            reason: h.reason,
+            request_id: h.request_id,
+            at: h.created_at,
+        }
+    }
 }
 
 impl From<Order> for OrderView {
@@ -92,7 +177,18 @@ impl From<Order> for OrderView {
             total_cents: o.total_cents,
             currency: o.currency,
             created_at: o.created_at,
+            shipping_address: o.shipping_address.map(ShippingAddressView::from),
+            expires_at: o.expires_at,
+            history: None,
         }
+    }
+}
+
+impl OrderView {
+    /// The view with its history.
+    pub fn with_history(mut self, history: Vec<HistoryEntry>) -> Self {
+        self.history = Some(history.into_iter().map(OrderHistoryView::from).collect());
+        self
     }
 }
 
@@ -110,6 +206,9 @@ fn placed_body(order: &Order) -> serde_json::Value {
 pub struct PlaceOrderRequest {
     /// A note for the shop, at most 500 characters.
     pub note: Option<String>,
+    /// One of my addresses (`/api/me/addresses`) to ship to; without it, my default
+    /// shipping address. Its fields are copied into the order.
+    pub shipping_address_id: Option<Uuid>,
 }
 
 /// 201 with the new order.
@@ -253,9 +352,15 @@ impl OrdersApi {
         body: OptionalJsonBody<PlaceOrderRequest>,
     ) -> Result<Placed, Failure<outcomes::PlaceOrder>> {
         let user = auth.0.sub;
+        let address = body.0.as_ref().and_then(|b| b.shipping_address_id);
         let note = parse_note(body.0)?;
-        // The request, canonically: two requests differ if their notes differ.
-        let raw = serde_json::to_vec(&note).unwrap_or_default();
+        // The request, canonically: two requests differ if their notes or addresses
+        // differ (a request without an address hashes as before addresses existed).
+        let raw = match address {
+            None => serde_json::to_vec(&note),
+            Some(a) => serde_json::to_vec(&(&note, a)),
+        }
+        .unwrap_or_default();
         // Read raw (in `claim_key`): a key poem cannot read as text (non-ASCII) must be
         // refused, not taken for no key at all.
         let _ = idempotency_key;
@@ -273,11 +378,17 @@ impl OrdersApi {
             fence: *fence,
             body: &placed_body,
         });
+        let orders = &state.settings.orders;
         let result = service::place_order(
             &state.db,
-            user,
-            note.as_deref(),
-            req.data::<RequestId>().map(|r| r.0.clone()),
+            Buyer {
+                id: user,
+                note: note.as_deref(),
+                request_id: req.data::<RequestId>().map(|r| r.0.clone()),
+                shipping_address: address,
+                address_required: !orders.pickup_only,
+                expires_in: orders.payment_timeout,
+            },
             stored,
         )
         .await
@@ -340,6 +451,75 @@ impl OrdersApi {
         let order = repo::get(&state.db, id.0, auth.0.sub, auth.0.role == "admin")
             .await?
             .ok_or_else(|| ApiError::not_found("order"))?;
-        Ok(Json(Envelope::new(order.into(), "order")))
+        let history = lifecycle::history(&state.db, order.id).await?;
+        Ok(Json(Envelope::new(
+            OrderView::from(order).with_history(history),
+            "order",
+        )))
     }
+
+    /// Cancel my order while it is `pending` or `paid`: its stock goes back, a
+    /// cancellation e-mail follows, and a paid order is owed a refund. 409
+    /// `ORDER_STATE_CONFLICT` naming the status once it has shipped (or was
+    /// cancelled already); someone else's order is 404.
+    #[oai(path = "/:id/cancel", method = "post", operation_id = "orders_cancel")]
+    async fn cancel(
+        &self,
+        state: Data<&SharedState>,
+        auth: BearerAuth,
+        req: &Request,
+        id: Path<Uuid>,
+        body: OptionalJsonBody<CancelRequest>,
+    ) -> Result<Json<Envelope<OrderView>>, Failure<outcomes::OrderTransition>> {
+        let reason = parse_reason(body.0.and_then(|b| b.reason))?;
+        let change = Change {
+            transition: Transition::Cancel,
+            actor: Actor::Customer(auth.0.sub),
+            reason: reason.as_deref(),
+            request_id: req.data::<RequestId>().map(|r| r.0.clone()),
+            owner: Some(auth.0.sub),
+        };
+        let view = transition_and_read(&state, id.0, change).await?;
+        Ok(Json(Envelope::new(view, "order cancelled")))
+    }
+}
+
+/// `POST /api/orders/{id}/cancel` and the admin transitions (the body is optional).
+#[derive(Debug, Clone, Object)]
+pub struct CancelRequest {
+    /// Why, at most 500 characters.
+    pub reason: Option<String>,
+}
+
+/// A reason given with a transition: trimmed, none when blank, at most 500
+/// characters.
+pub fn parse_reason(reason: Option<String>) -> Result<Option<String>, ApiError> {
+    let reason = reason
+        .map(|r| r.trim().to_owned())
+        .filter(|r| !r.is_empty());
+    if reason.as_ref().is_some_and(|r| r.chars().count() > 500) {
+        return Err(ApiError::validation(
+            "reason",
+            "must be at most 500 characters",
+        ));
+    }
+    Ok(reason)
+}
+
+/// Applies `change` to `order`, bumps the catalogue's stock version when stock came
+/// back, and answers the order as it is now, with its history.
+pub async fn transition_and_read(
+    state: &SharedState,
+    order: Uuid,
+    change: Change<'_>,
+) -> Result<OrderView, ApiError> {
+    let moved = lifecycle::transition(&state.db, order, change).await?;
+    if !moved.returned.is_empty() {
+        state.catalogue.stock_moved().await;
+    }
+    let order = repo::get(&state.db, order, Uuid::nil(), true)
+        .await?
+        .ok_or_else(|| ApiError::not_found("order"))?;
+    let history = lifecycle::history(&state.db, order.id).await?;
+    Ok(OrderView::from(order).with_history(history))
 }

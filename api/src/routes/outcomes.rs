@@ -28,7 +28,11 @@ const ORDER_REFUSALS: &str = "`INSUFFICIENT_STOCK`: a product has less stock tha
     `IDEMPOTENCY_IN_PROGRESS`: a request with this `Idempotency-Key` is still running";
 const ORDER_INVALID: &str = "`CART_EMPTY`: nothing to order; `MIXED_CURRENCIES`: the \
     cart mixes currencies; `IDEMPOTENCY_KEY_REUSED`: this `Idempotency-Key` came with \
-    another body";
+    another body; `SHIPPING_ADDRESS_REQUIRED`: no default shipping address, or \
+    `shipping_address_id` is not one of mine (`details.field`)";
+const STATE_CONFLICT: &str = "`ORDER_STATE_CONFLICT`: the order is not in a state this \
+    move starts from (`details.current_status`); of two concurrent moves one wins, the \
+    other gets this";
 const PRODUCT_MISSING: &str = "`NOT_FOUND`: no such product (or not on sale)";
 const IMAGE_REFUSALS: &str = "`UNSUPPORTED_IMAGE_TYPE`: an image that is not JPEG, PNG \
     or WebP by its bytes";
@@ -140,6 +144,25 @@ outcomes!(
     }
 );
 outcomes!(
+    /// `POST /api/orders/{id}/cancel`.
+    pub OrderTransition {
+        401 => UNAUTHORIZED,
+        404 => "`NOT_FOUND`: no such order, or someone else's",
+        409 => STATE_CONFLICT,
+        503 => UNAVAILABLE,
+    }
+);
+outcomes!(
+    /// The admin's order transitions (`/api/admin/orders/{id}/...`).
+    pub AdminOrderTransition {
+        401 => UNAUTHORIZED,
+        403 => ADMIN_ONLY,
+        404 => "`NOT_FOUND`: no such order",
+        409 => STATE_CONFLICT,
+        503 => UNAVAILABLE,
+    }
+);
+outcomes!(
     /// `POST /api/webhooks/payments/{provider}`.
     pub PaymentWebhook {
         400 => "`WEBHOOK_SIGNATURE_INVALID`: the `Stripe-Signature` is missing, malformed, \
@@ -161,7 +184,7 @@ outcomes!(
         401 => UNAUTHORIZED,
         403 => ADMIN_ONLY,
         404 => "`NOT_FOUND`: no such order",
-        409 => "`ORDER_STATE_CONFLICT`: the order is not pending (`details.current_status`)",
+        409 => STATE_CONFLICT,
         503 => UNAVAILABLE,
     }
 );
@@ -170,7 +193,7 @@ outcomes!(
     pub StartPayment {
         401 => UNAUTHORIZED,
         404 => "`NOT_FOUND`: not there, or someone else's",
-        409 => "`ORDER_STATE_CONFLICT`: the order is not pending (`details.current_status`)",
+        409 => STATE_CONFLICT,
         502 => "`PAYMENT_PROVIDER_UNAVAILABLE`: the provider could not be reached or refused",
         503 => "`PAYMENTS_NOT_CONFIGURED`: no payment provider is configured; \
             `SERVICE_UNAVAILABLE`: PostgreSQL or Redis is down, retry after `Retry-After`",

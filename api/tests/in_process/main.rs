@@ -10,6 +10,7 @@ mod catalogue;
 mod coherence;
 mod images;
 mod instance;
+mod lifecycle;
 mod orders;
 mod payments;
 mod schema;

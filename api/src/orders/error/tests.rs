@@ -75,3 +75,40 @@ fn a_bad_quantity_or_key_is_a_validation_error_naming_the_field() {
     let e = ApiError::from(OrderError::InvalidIdempotencyKey);
     assert_eq!(e.details["field"], "Idempotency-Key");
 }
+
+#[test]
+fn a_lost_race_is_409_order_state_conflict_naming_the_state_now() {
+    let e = ApiError::from(OrderError::StateConflict {
+        action: "cancel",
+        current: "shipped".into(),
+        never_paid: false,
+    });
+    assert_eq!(e.status.as_u16(), 409);
+    assert_eq!(e.code, "ORDER_STATE_CONFLICT");
+    assert_eq!(e.message, "cannot cancel this order: it is shipped");
+    assert_eq!(
+        e.details,
+        json!({ "current_status": "shipped", "action": "cancel" })
+    );
+    let e = ApiError::from(OrderError::StateConflict {
+        action: "refund",
+        current: "cancelled".into(),
+        never_paid: true,
+    });
+    assert_eq!(
+        e.message,
+        "cannot refund this order: it was cancelled before it was paid"
+    );
+}
+
+#[test]
+fn an_order_without_an_address_is_422_naming_the_field() {
+    for named in [false, true] {
+        let e = ApiError::from(OrderError::NoShippingAddress { named });
+        assert_eq!(e.status.as_u16(), 422);
+        assert_eq!(e.code, "SHIPPING_ADDRESS_REQUIRED");
+        assert_eq!(e.details, json!({ "field": "shipping_address_id" }));
+        assert!(e.message.starts_with("shipping_address_id: "), "{}", e.message);
+    }
+    assert_eq!(ApiError::from(OrderError::UnknownOrder).status.as_u16(), 404);
+}

@@ -7,7 +7,10 @@ use uuid::Uuid;
 
 use super::units;
 use crate::{
-    auth::extract::BearerAuth, error::ApiError, middleware::RequestId, orders::service,
+    auth::extract::BearerAuth,
+    error::ApiError,
+    middleware::RequestId,
+    orders::{place::Buyer, service},
     routes::ApiTags, state::SharedState,
 };
 use crate::{error::Failure, routes::outcomes};
@@ -55,7 +58,17 @@ impl LegacyOrdersApi {
         req: &Request,
     ) -> Result<Json<LegacyOrderPlaced>, Failure<outcomes::LegacyPlaceOrder>> {
         let request_id = req.data::<RequestId>().map(|r| r.0.clone());
-        let order = service::place_order(&state.db, auth.0.sub, None, request_id, None)
+        // The old shop had no payment step and no address rule: its orders take the
+        // default shipping address when there is one, and never expire.
+        let buyer = Buyer {
+            id: auth.0.sub,
+            note: None,
+            request_id,
+            shipping_address: None,
+            address_required: false,
+            expires_in: None,
+        };
+        let order = service::place_order(&state.db, buyer, None)
             .await
             .map_err(|e| as_bad_request(e.into()))?;
         state.catalogue.stock_moved().await;
