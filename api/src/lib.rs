@@ -2,6 +2,7 @@
 //! it (events, configuration primitives, Kafka plumbing, telemetry, sealing) lives in
 //! `shop-common` and is re-exported here under its old paths.
 
+pub mod addresses;
 pub mod admin;
 pub mod auth;
 pub mod catalogue;

@@ -36,9 +36,10 @@ use crate::{
     middleware::RequestContext,
     outbox::{KafkaPublisher, OutboxMetrics, Publisher, Relay},
     routes::{
-        admin::AdminApi, admin_orders::AdminOrdersApi, admin_products::AdminProductsApi,
-        auth::AuthApi, cart::CartApi, docs, health::HealthApi, legacy::LegacyApi,
-        orders::OrdersApi, payments::PaymentsApi, products::ProductsApi, stats::StatsApi,
+        addresses::AddressesApi, admin::AdminApi, admin_orders::AdminOrdersApi,
+        admin_products::AdminProductsApi, auth::AuthApi, cart::CartApi, docs, health::HealthApi,
+        legacy::LegacyApi, orders::OrdersApi, payments::PaymentsApi, products::ProductsApi,
+        stats::StatsApi,
     },
     state::{AppState, SharedState},
 };
@@ -53,6 +54,7 @@ pub fn openapi_service() -> OpenApiService<impl poem_openapi::OpenApi, ()> {
             ProductsApi,
             CartApi,
             OrdersApi,
+            AddressesApi,
             PaymentsApi,
             AdminProductsApi,
             AdminApi,

@@ -176,8 +176,8 @@ pub async fn post_json(client: &reqwest::Client, url: &str, body: &Value) -> any
     Reply::read(client.post(url).json(body).send().await?).await
 }
 
-/// Registers, reads the code from the mail catcher and verifies; returns the tokens
-/// (`data` of the verify answer).
+/// Registers, reads the code from the mail catcher, verifies and adds a default
+/// address (orders need one); returns the tokens (`data` of the verify answer).
 pub async fn register_verified(
     client: &reqwest::Client,
     base: &str,
@@ -207,6 +207,44 @@ pub async fn register_verified(
     anyhow::ensure!(
         reply.status == 200,
         "verify: {} {}",
+        reply.status,
+        reply.text
+    );
+    let tokens = reply.json["data"].clone();
+    add_address(
+        client,
+        base,
+        tokens["access_token"].as_str().unwrap_or_default(),
+    )
+    .await?;
+    Ok(tokens)
+}
+
+/// Adds a valid address to the book of `token`'s user (their default if it is the
+/// first); returns the address (`data` of the 201).
+pub async fn add_address(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+) -> anyhow::Result<Value> {
+    let reply = Reply::read(
+        client
+            .post(format!("{base}/api/me/addresses"))
+            .bearer_auth(token)
+            .json(&serde_json::json!({
+                "name": "Test User",
+                "line1": "1 Test Street",
+                "city": "Testville",
+                "postal_code": "12345",
+                "country": "US",
+            }))
+            .send()
+            .await?,
+    )
+    .await?;
+    anyhow::ensure!(
+        reply.status == 201,
+        "add address: {} {}",
         reply.status,
         reply.text
     );

@@ -2,7 +2,7 @@
 //!
 //! A registration stores an *attempt* under a random token returned to the
 //! registrant's client: the MAC of its code, the bcrypt hash of the password chosen
-//! with it and the display name. Verifying applies only that attempt's credentials:
+//! with it, the display name and (legacy route) the address given with it. Verifying applies only that attempt's credentials:
 //!
 //! - On the canonical route the client proves its attempt with the token, so a
 //!   stranger who registers the same address before or after the owner can neither
@@ -19,7 +19,7 @@
 //!   one nobody knows, and the owner sets theirs with a password reset. Nobody else's
 //!   password is ever left active.
 //!
-//! Keys (formatted in `keys.rs`): `reg:a:{email}:{token}` is a hash `{mac, hash, name, tries}` living as long
+//! Keys (formatted in `keys.rs`): `reg:a:{email}:{token}` is a hash `{mac, hash, name, tries, address}` living as long
 //! as the code; `reg:s:{email}` is the set of every attempt made for the address
 //! (kept for [`HISTORY_SECS`] after the last, expired ones included: an attempt
 //! that expired still counts as someone's); `reg:w:{email}` maps each sending client
@@ -31,6 +31,7 @@ use rand::{RngCore, TryRngCore};
 use redis::{Script, aio::ConnectionManager};
 
 use super::{keys, otp};
+use crate::addresses::model::PendingAddress;
 
 /// A fresh attempt token: 128 random bits, hex.
 pub fn new_token() -> String {
@@ -65,6 +66,27 @@ pub struct Attempt {
     pub password_hash: String,
     /// The display name given with it.
     pub name: String,
+    /// The address a legacy registration gave with it (the account's first address
+    /// once verified).
+    pub address: Option<PendingAddress>,
+}
+
+/// The attempt's address as stored in its hash: JSON, or '' for none.
+fn address_field(address: Option<&PendingAddress>) -> String {
+    address
+        .and_then(|a| serde_json::to_string(a).ok())
+        .unwrap_or_default()
+}
+
+/// The attempt's address from its hash field ('' or absent, from an instance that
+/// stored none, is none).
+fn read_address(raw: &str) -> Option<PendingAddress> {
+    if raw.is_empty() {
+        return None;
+    }
+    serde_json::from_str(raw)
+        .inspect_err(|e| tracing::warn!(error = %e, "unreadable address in a registration attempt"))
+        .ok()
 }
 
 /// Stores a new attempt (or, with `ARGV[5] == '1'`, a new code for an existing one:
@@ -82,7 +104,7 @@ else
   end
   redis.call('HSET', KEYS[4], ARGV[7], ARGV[6])
   redis.call('DEL', KEYS[1])
-  redis.call('HSET', KEYS[1], 'mac', ARGV[1], 'hash', ARGV[2], 'name', ARGV[3], 'tries', 0)
+  redis.call('HSET', KEYS[1], 'mac', ARGV[1], 'hash', ARGV[2], 'name', ARGV[3], 'tries', 0, 'address', ARGV[10])
 end
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('SADD', KEYS[2], ARGV[6])
@@ -122,6 +144,7 @@ pub async fn store(
         .arg(sender)
         .arg(HISTORY_SECS)
         .arg(keys::reg_attempt_prefix(email))
+        .arg(address_field(attempt.address.as_ref()))
         .invoke_async(redis)
         .await?;
     Ok(())
@@ -172,10 +195,12 @@ if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'mac', ''
 return 0
 ";
 
-/// Takes the attempt if it still holds this MAC: returns its hash and name.
+/// Takes the attempt if it still holds this MAC: returns its hash, name and address
+/// ('' when it has none).
 const CONSUME_SCRIPT: &str = r"
 if redis.call('HGET', KEYS[1], 'mac') ~= ARGV[1] then return false end
-local out = {redis.call('HGET', KEYS[1], 'hash'), redis.call('HGET', KEYS[1], 'name')}
+local out = {redis.call('HGET', KEYS[1], 'hash'), redis.call('HGET', KEYS[1], 'name'),
+             redis.call('HGET', KEYS[1], 'address') or ''}
 redis.call('DEL', KEYS[1])
 return out
 ";
@@ -204,14 +229,15 @@ async fn consume(
     key: &str,
     mac: &str,
 ) -> redis::RedisResult<Option<Attempt>> {
-    let taken: Option<(String, String)> = Script::new(CONSUME_SCRIPT)
+    let taken: Option<(String, String, String)> = Script::new(CONSUME_SCRIPT)
         .key(key)
         .arg(mac)
         .invoke_async(redis)
         .await?;
-    Ok(taken.map(|(password_hash, name)| Attempt {
+    Ok(taken.map(|(password_hash, name, address)| Attempt {
         password_hash,
         name,
+        address: read_address(&address),
     }))
 }
 

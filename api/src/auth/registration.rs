@@ -37,6 +37,7 @@ impl Auth {
             email,
             name,
             password,
+            address,
         } = registration;
         self.allow_code(redis, OTP_PURPOSE_VERIFY, &email, ip)
             .await?;
@@ -54,6 +55,7 @@ impl Auth {
                 let attempt = Attempt {
                     password_hash: hash,
                     name: name.as_str().to_owned(),
+                    address,
                 };
                 attempts::store(
                     redis,

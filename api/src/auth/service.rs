@@ -19,6 +19,7 @@ use redis::aio::ConnectionManager;
 
 use super::{jwt::TokenKeys, throttle::LoginLimits, users::User};
 use crate::{
+    addresses::model::PendingAddress,
     configuration::{AuthSettings, SealKey},
     domain::{Email, NewPassword, PersonName},
     password::{self, Hasher, Policy},
@@ -46,6 +47,9 @@ pub struct Registration {
     pub name: PersonName,
     /// The password.
     pub password: NewPassword,
+    /// The address given with it (the legacy route only): the account's first
+    /// address once verified.
+    pub address: Option<PendingAddress>,
 }
 
 /// Tokens handed to a client (its `Debug` hides both tokens).

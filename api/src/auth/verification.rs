@@ -18,6 +18,7 @@ use super::{
     throttle, users,
 };
 use crate::{
+    addresses::{self, model::NewAddress},
     domain::{Email, OtpCode},
     events::{AccountWelcome, EventEnvelope, OTP_PURPOSE_VERIFY},
     outbox,
@@ -106,8 +107,8 @@ impl Auth {
     }
 
     /// Verifies the pending account of `email` with `attempt`'s credentials (its
-    /// password only when it was the `sole` attempt), announces it and starts a
-    /// session, in one transaction.
+    /// password and address only when it was the `sole` attempt), announces it and
+    /// starts a session, in one transaction.
     async fn verify_account(
         &self,
         db: &DatabaseConnection,
@@ -116,8 +117,13 @@ impl Auth {
         sole: bool,
         request_id: Option<String>,
     ) -> Result<IssuedTokens, AuthError> {
+        let Attempt {
+            password_hash,
+            name,
+            address,
+        } = attempt;
         let password_hash = if sole {
-            attempt.password_hash
+            password_hash
         } else {
             // Someone else registered this address too: whose password this is cannot
             // be told, so none applies. The inbox owner sets theirs by a reset.
@@ -128,13 +134,26 @@ impl Auth {
                 .map_err(AuthError::Internal)?
         };
         let txn = db.begin().await?;
-        let Some(user) =
-            users::verify_with(&txn, email.as_str(), &password_hash, &attempt.name).await?
+        let Some(user) = users::verify_with(&txn, email.as_str(), &password_hash, &name).await?
         else {
             // Verified by another attempt meanwhile: this one's credentials never apply.
             txn.rollback().await?;
             return Err(AuthError::OtpNotFound);
         };
+        // Like the password, the address applies only when the attempt is surely the
+        // inbox owner's: a stranger's address must never become where orders ship.
+        if let Some(pending) = address.filter(|_| sole) {
+            // In a savepoint: an address the book refuses leaves the account verified.
+            if let Err(e) = addresses::service::create(
+                &txn,
+                user.id,
+                NewAddress::from_legacy(&user.name, pending),
+            )
+            .await
+            {
+                tracing::warn!(user_id = %user.id, error = %e, "the registration's address was not stored");
+            }
+        }
         let event = EventEnvelope::new(
             AccountWelcome {
                 user_id: user.id,

@@ -160,8 +160,7 @@ impl OrderSettings {
             });
         }
         let default_country: String = optional("SHOP_DEFAULT_COUNTRY", "US".to_owned())?;
-        if default_country.len() != 2 || !default_country.bytes().all(|b| b.is_ascii_uppercase())
-        {
+        if default_country.len() != 2 || !default_country.bytes().all(|b| b.is_ascii_uppercase()) {
             return Err(ConfigError::Invalid {
                 name: "SHOP_DEFAULT_COUNTRY",
                 reason: "must be an ISO 3166 alpha-2 code such as US".into(),
@@ -177,7 +176,10 @@ impl OrderSettings {
             pickup_only: optional("SHOP_PICKUP_ONLY", false)?,
             default_country,
             stripe_webhook_secret: secret("STRIPE_WEBHOOK_SECRET")?,
-            stripe_tolerance: Duration::from_secs(optional("STRIPE_WEBHOOK_TOLERANCE_SECONDS", 300)?),
+            stripe_tolerance: Duration::from_secs(optional(
+                "STRIPE_WEBHOOK_TOLERANCE_SECONDS",
+                300,
+            )?),
             stripe_api_base: optional("STRIPE_API_BASE", "https://api.stripe.com".to_owned())?,
             stripe_secret_key: secret("STRIPE_SECRET_KEY")?,
         })

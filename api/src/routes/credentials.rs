@@ -6,6 +6,7 @@
 use poem::Request;
 
 use crate::{
+    addresses::model::PendingAddress,
     auth::{
         client_ip::client_ip,
         service::{IssuedTokens, Proof, Registered, Registration},
@@ -22,13 +23,14 @@ pub(crate) fn request_id(req: &Request) -> Option<String> {
 }
 
 /// Registration from raw fields, shared by the canonical and the legacy route:
-/// validates them and registers.
+/// validates them and registers (with the legacy route's `address`, if any).
 pub(crate) async fn register(
     state: &SharedState,
     req: &Request,
     email: &str,
     name: &str,
     password: &str,
+    address: Option<PendingAddress>,
 ) -> Result<Registered, ApiError> {
     let email = Email::parse("email", email)?;
     let name = PersonName::parse("name", name)?;
@@ -44,6 +46,7 @@ pub(crate) async fn register(
                 email: email.clone(),
                 name,
                 password,
+                address,
             },
             ip,
             request_id(req),

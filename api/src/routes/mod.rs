@@ -17,6 +17,7 @@ macro_rules! redacted_debug {
     };
 }
 
+pub mod addresses;
 pub mod admin;
 pub mod admin_orders;
 pub mod admin_products;
@@ -51,6 +52,8 @@ pub enum ApiTags {
     Cart,
     /// Orders.
     Orders,
+    /// The signed-in customer's address book.
+    Addresses,
     /// Payment providers' webhooks.
     Payments,
     /// Admin-only operations.

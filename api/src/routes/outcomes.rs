@@ -127,7 +127,8 @@ outcomes!(
     }
 );
 outcomes!(
-    /// `DELETE /api/cart/items/{product_id}`, `GET /api/orders/{id}`.
+    /// `DELETE /api/cart/items/{product_id}`, `GET /api/orders/{id}`, and
+    /// `GET`/`PATCH`/`DELETE /api/me/addresses/{id}`.
     pub SignedInItem {
         401 => UNAUTHORIZED,
         404 => "`NOT_FOUND`: not there, or someone else's",
@@ -159,6 +160,15 @@ outcomes!(
         403 => ADMIN_ONLY,
         404 => "`NOT_FOUND`: no such order",
         409 => STATE_CONFLICT,
+        503 => UNAVAILABLE,
+    }
+);
+outcomes!(
+    /// `POST /api/me/addresses`.
+    pub AddAddress {
+        401 => UNAUTHORIZED,
+        409 => "`ADDRESS_BOOK_FULL`: the book holds 20 addresses already \
+            (`details.max_addresses`); delete one first",
         503 => UNAVAILABLE,
     }
 );

@@ -4,6 +4,7 @@
 //! `cargo test` on a clean clone runs it. What needs nginx, tansu, MailDev and the
 //! consumers is proven by the end-to-end tier (`tests/`, run by `scripts/test.sh`).
 
+mod addresses;
 mod auth;
 mod beside_orders;
 mod catalogue;

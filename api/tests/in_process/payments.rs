@@ -8,7 +8,6 @@ use std::{
 };
 
 use api::payments::signature;
-use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
 use crate::support::{Reply, TestApp};
@@ -24,7 +23,6 @@ async fn pending_order(app: &TestApp) -> anyhow::Result<(String, String, i64, St
     let admin = app.admin().await?;
     let product = app.product(&admin, "Paid for", 10, 1250).await?;
     let token = app.customer().await?;
-    default_address(app, &token).await?;
     let added = app
         .post(
             "/api/cart/items",
@@ -42,28 +40,6 @@ async fn pending_order(app: &TestApp) -> anyhow::Result<(String, String, i64, St
         order["total_cents"].as_i64().unwrap_or_default(),
         order["currency"].as_str().unwrap_or_default().to_owned(),
     ))
-}
-
-/// Gives the customer of `token` a default shipping address (an order needs one),
-/// straight in the database: the address book is not what these tests are about.
-async fn default_address(app: &TestApp, token: &str) -> anyhow::Result<()> {
-    let me = app.get("/api/auth/me", Some(token)).await?;
-    let user = me.json["data"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    anyhow::ensure!(!user.is_empty(), "me: {}", me.text);
-    app.db
-        .execute_raw(sea_orm::Statement::from_sql_and_values(
-            sea_orm::DbBackend::Postgres,
-            "INSERT INTO addresses (id, user_id, name, line1, city, postal_code, country,
-                                    is_default_shipping)
-             VALUES (gen_random_uuid(), $1::uuid, 'Test Buyer', '1 Main St', 'Springfield',
-                     '12345', 'US', TRUE)",
-            [user.into()],
-        ))
-        .await?;
-    Ok(())
 }
 
 /// A `payment_intent.succeeded` event as Stripe sends it (trimmed).

@@ -252,9 +252,22 @@ impl TestApp {
         self.send(req).await
     }
 
-    /// Registers `email`, opens the OTP from the recorded event and verifies; returns
-    /// the verify answer's `data` (the tokens).
+    /// Registers `email`, opens the OTP from the recorded event, verifies and adds a
+    /// default address (orders need one); returns the verify answer's `data` (the
+    /// tokens).
     pub async fn register_verified(&self, email: &str, password: &str) -> anyhow::Result<Value> {
+        let tokens = self.register_verified_bare(email, password).await?;
+        self.add_address(tokens["access_token"].as_str().unwrap_or_default())
+            .await?;
+        Ok(tokens)
+    }
+
+    /// [`TestApp::register_verified`] without the address: an empty address book.
+    pub async fn register_verified_bare(
+        &self,
+        email: &str,
+        password: &str,
+    ) -> anyhow::Result<Value> {
         let reply = self
             .post(
                 "/api/auth/register",
@@ -273,6 +286,16 @@ impl TestApp {
             )
             .await?;
         anyhow::ensure!(reply.status == 200, "verify: {}", reply.text);
+        Ok(reply.json["data"].clone())
+    }
+
+    /// Adds a valid address to the book of `token`'s user (their default if it is the
+    /// first); returns the address (`data` of the 201).
+    pub async fn add_address(&self, token: &str) -> anyhow::Result<Value> {
+        let reply = self
+            .post("/api/me/addresses", &valid_address(), Some(token))
+            .await?;
+        anyhow::ensure!(reply.status == 201, "add address: {}", reply.text);
         Ok(reply.json["data"].clone())
     }
 
@@ -356,6 +379,17 @@ impl TestApp {
             .ok_or_else(|| anyhow::anyhow!("no row from {sql}"))?;
         Ok(row.try_get_by_index::<i64>(0)?)
     }
+}
+
+/// An address every field of which is valid.
+pub fn valid_address() -> Value {
+    json!({
+        "name": "Test User",
+        "line1": "1 Test Street",
+        "city": "Testville",
+        "postal_code": "12345",
+        "country": "US",
+    })
 }
 
 impl Drop for TestApp {

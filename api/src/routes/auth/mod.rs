@@ -53,7 +53,8 @@ impl AuthApi {
         req: &Request,
         body: JsonBody<RegisterRequest>,
     ) -> Result<RegisterAccepted, Failure<outcomes::SendsCode>> {
-        let registered = register(&state, req, &body.email, &body.name, &body.password).await?;
+        let registered =
+            register(&state, req, &body.email, &body.name, &body.password, None).await?;
         Ok(RegisterAccepted::Accepted(Json(Envelope::new(
             RegistrationStarted {
                 email: registered.email.as_str().to_owned(),

@@ -6,8 +6,8 @@ use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 use uuid::Uuid;
 
 use crate::{
-    auth::service::IssuedTokens, json_body::JsonBody, routes::ApiTags, routes::credentials,
-    state::SharedState,
+    addresses::model::PendingAddress, auth::service::IssuedTokens, json_body::JsonBody,
+    routes::ApiTags, routes::credentials, state::SharedState,
 };
 use crate::{error::Failure, routes::outcomes};
 
@@ -20,9 +20,12 @@ pub struct LegacyRegisterRequest {
     pub email: String,
     /// The same rules as `POST /api/auth/register`.
     pub password: String,
-    /// Accepted for compatibility and not stored.
+    /// Kept with the address, if it is a valid phone (4 to 40 digits, spaces, `+`,
+    /// `-`, `(`, `)`); otherwise dropped, never refused.
     pub phone: Option<String>,
-    /// Accepted for compatibility and not stored.
+    /// Free text: once the e-mail is verified, the account's default shipping and
+    /// billing address (as `line1`, on one line, cut to 200 characters; no city or
+    /// postal code; the shop's default country). Never refused.
     pub address: Option<String>,
 }
 
@@ -118,7 +121,8 @@ impl LegacyUsersApi {
     /// Register (old route): 201; the code goes out by e-mail. Same answer whether or
     /// not the address is taken: `user.id` identifies the registration (the same for
     /// every registration of the address), never an account; the account id comes
-    /// with `verify-otp`. Use `POST /api/auth/register`.
+    /// with `verify-otp`, and with it `address` (and a valid `phone`) become the
+    /// account's default address. Use `POST /api/auth/register`.
     #[oai(
         path = "/api/userRegister",
         method = "post",
@@ -131,9 +135,21 @@ impl LegacyUsersApi {
         req: &Request,
         body: JsonBody<LegacyRegisterRequest>,
     ) -> Result<Registered, Failure<outcomes::LegacyCode>> {
-        let email = credentials::register(&state, req, &body.email, &body.name, &body.password)
-            .await?
-            .email;
+        let address = PendingAddress::from_legacy(
+            body.address.as_deref(),
+            body.phone.as_deref(),
+            &state.settings.orders.default_country,
+        );
+        let email = credentials::register(
+            &state,
+            req,
+            &body.email,
+            &body.name,
+            &body.password,
+            address,
+        )
+        .await?
+        .email;
         Ok(Registered::Created(Json(LegacyRegistered {
             message: "registered; a verification code is on its way by e-mail".into(),
             user: LegacyUserRef {
