@@ -20,6 +20,7 @@ pub mod migrate;
 pub mod orders;
 pub mod outbox;
 pub mod password;
+pub mod payments;
 pub mod routes;
 pub mod shop_stats;
 pub mod sql;

@@ -38,7 +38,8 @@ use crate::{
     routes::{
         addresses::AddressesApi, admin::AdminApi, admin_orders::AdminOrdersApi,
         admin_products::AdminProductsApi, auth::AuthApi, cart::CartApi, docs, health::HealthApi,
-        legacy::LegacyApi, orders::OrdersApi, products::ProductsApi, stats::StatsApi,
+        legacy::LegacyApi, orders::OrdersApi, payments::PaymentsApi, products::ProductsApi,
+        stats::StatsApi,
     },
     state::{AppState, SharedState},
 };
@@ -54,6 +55,7 @@ pub fn openapi_service() -> OpenApiService<impl poem_openapi::OpenApi, ()> {
             CartApi,
             OrdersApi,
             AddressesApi,
+            PaymentsApi,
             AdminProductsApi,
             AdminApi,
             AdminOrdersApi,

@@ -197,8 +197,16 @@ async fn ship_and_cancel_of_one_paid_order_at_once_from_two_instances_one_wins_f
             cancelled += 1;
             ("cancelled", &ship)
         };
-        assert_eq!(loser.json["error"], "ORDER_STATE_CONFLICT", "{}", loser.text);
-        assert_eq!(loser.json["details"]["current_status"], winner, "{}", loser.text);
+        assert_eq!(
+            loser.json["error"], "ORDER_STATE_CONFLICT",
+            "{}",
+            loser.text
+        );
+        assert_eq!(
+            loser.json["details"]["current_status"], winner,
+            "{}",
+            loser.text
+        );
         assert_eq!(status_of(&db, &id).await?, winner);
         assert_eq!(
             count(
@@ -255,12 +263,20 @@ async fn cancelling_gives_stock_back_exactly_once_under_twenty_concurrent_cancel
                 ok += 1;
                 assert_eq!(r.json["data"]["status"], "cancelled");
             }
-            409 => assert_eq!(r.json["details"]["current_status"], "cancelled", "{}", r.text),
+            409 => assert_eq!(
+                r.json["details"]["current_status"], "cancelled",
+                "{}",
+                r.text
+            ),
             other => panic!("cancel answered {other}: {}", r.text),
         }
     }
     assert_eq!(ok, 1, "exactly one cancellation wins");
-    assert_eq!(count(&db, STOCK, &p).await?, 10, "the 3 units came back once");
+    assert_eq!(
+        count(&db, STOCK, &p).await?,
+        10,
+        "the 3 units came back once"
+    );
     assert_stock(&p, 10).await?;
     // The ledger: -3 for the order and +3 for the cancellation, each once.
     wait_count(&db, LEDGER_SUM, &p, 0).await?;
@@ -332,8 +348,18 @@ async fn a_shipped_order_cannot_be_cancelled_and_a_paid_one_is_refunded_after_ca
     // pending -> paid -> shipped -> delivered, with an e-mail at every step.
     let o = order(&c, &base, &token, &p, 1).await?;
     let (id, number) = (id_of(&o), o["number"].as_i64().unwrap_or_default());
-    let early = post(&c, format!("{base}/api/admin/orders/{id}/ship"), &admin, None).await?;
-    assert_eq!(early.status, 409, "unpaid orders do not ship: {}", early.text);
+    let early = post(
+        &c,
+        format!("{base}/api/admin/orders/{id}/ship"),
+        &admin,
+        None,
+    )
+    .await?;
+    assert_eq!(
+        early.status, 409,
+        "unpaid orders do not ship: {}",
+        early.text
+    );
     assert_eq!(early.json["details"]["current_status"], "pending");
     mark_paid(&c, &base, &admin, &id).await?;
     let shipped = post(
@@ -347,8 +373,18 @@ async fn a_shipped_order_cannot_be_cancelled_and_a_paid_one_is_refunded_after_ca
     let late = post(&c, format!("{base}/api/orders/{id}/cancel"), &token, None).await?;
     assert_eq!(late.status, 409, "{}", late.text);
     assert_eq!(late.json["details"]["current_status"], "shipped");
-    assert_eq!(count(&db, STOCK, &p).await?, 9, "no stock back for a refused cancel");
-    let delivered = post(&c, format!("{base}/api/admin/orders/{id}/deliver"), &admin, None).await?;
+    assert_eq!(
+        count(&db, STOCK, &p).await?,
+        9,
+        "no stock back for a refused cancel"
+    );
+    let delivered = post(
+        &c,
+        format!("{base}/api/admin/orders/{id}/deliver"),
+        &admin,
+        None,
+    )
+    .await?;
     assert_eq!(delivered.status, 200, "{}", delivered.text);
     assert_eq!(delivered.json["data"]["status"], "delivered");
     for word in ["paid", "on its way", "delivered"] {
@@ -385,7 +421,13 @@ async fn a_shipped_order_cannot_be_cancelled_and_a_paid_one_is_refunded_after_ca
     .await?;
     assert_eq!(cancelled.status, 200, "{}", cancelled.text);
     assert_eq!(count(&db, STOCK, &p).await?, 9, "the 2 units came back");
-    let refunded = post(&c, format!("{base}/api/admin/orders/{id}/refund"), &admin, None).await?;
+    let refunded = post(
+        &c,
+        format!("{base}/api/admin/orders/{id}/refund"),
+        &admin,
+        None,
+    )
+    .await?;
     assert_eq!(refunded.status, 200, "{}", refunded.text);
     assert_eq!(refunded.json["data"]["status"], "refunded");
     assert_eq!(
@@ -405,16 +447,21 @@ async fn a_shipped_order_cannot_be_cancelled_and_a_paid_one_is_refunded_after_ca
     let id = id_of(&o);
     let r = post(&c, format!("{base}/api/orders/{id}/cancel"), &token, None).await?;
     assert_eq!(r.status, 200, "{}", r.text);
-    let r = post(&c, format!("{base}/api/admin/orders/{id}/refund"), &admin, None).await?;
+    let r = post(
+        &c,
+        format!("{base}/api/admin/orders/{id}/refund"),
+        &admin,
+        None,
+    )
+    .await?;
     assert_eq!(r.status, 409, "{}", r.text);
 
     // The admin's list filters by status and buyer.
-    let me = send(
-        c.get(format!("{base}/api/auth/me"))
-            .bearer_auth(&token),
-    )
-    .await?;
-    let user = me.json["data"]["id"].as_str().unwrap_or_default().to_owned();
+    let me = send(c.get(format!("{base}/api/auth/me")).bearer_auth(&token)).await?;
+    let user = me.json["data"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let list = send(
         c.get(format!(
             "{base}/api/admin/orders?status=cancelled&user_id={user}"
@@ -445,7 +492,10 @@ async fn unpaid_orders_expire_once_across_four_instances_and_give_stock_back_onc
     let mut ids = Vec::new();
     for i in 0..10 {
         let o = order(&c, &instances[i % 4], &token, &p, 2).await?;
-        assert!(o["expires_at"].is_string(), "an unpaid order says when it expires: {o}");
+        assert!(
+            o["expires_at"].is_string(),
+            "an unpaid order says when it expires: {o}"
+        );
         ids.push((id_of(&o), o["number"].as_i64().unwrap_or_default()));
     }
     // One of them is paid: it must not expire.
@@ -494,7 +544,10 @@ async fn unpaid_orders_expire_once_across_four_instances_and_give_stock_back_onc
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     for (base, wanted) in instances.iter().zip(wanted) {
         while metric_at(base, "shop_order_expiry_passes_total").await? < wanted {
-            anyhow::ensure!(tokio::time::Instant::now() < deadline, "{base}: no expiry pass");
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "{base}: no expiry pass"
+            );
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }
@@ -533,7 +586,11 @@ fn intent_succeeded(event: &str, order: &str, amount: i64, currency: &str) -> St
     .to_string()
 }
 
-async fn webhook(base: &str, signature: Option<String>, body: String) -> anyhow::Result<e2e::Reply> {
+async fn webhook(
+    base: &str,
+    signature: Option<String>,
+    body: String,
+) -> anyhow::Result<e2e::Reply> {
     let mut req = client()
         .post(format!("{base}/api/webhooks/payments/stripe"))
         .header("content-type", "application/json")
@@ -581,7 +638,11 @@ async fn payment_webhooks_pay_only_genuine_matching_events_once() -> anyhow::Res
     .await?;
     assert_eq!(r.status, 400, "{}", r.text);
     assert_eq!(status_of(&db, &id).await?, "pending");
-    assert_eq!(count(&db, payments, &id).await?, 0, "a forgery writes nothing");
+    assert_eq!(
+        count(&db, payments, &id).await?,
+        0,
+        "a forgery writes nothing"
+    );
 
     // A genuine event for the wrong amount, then the wrong currency: refused, recorded.
     for (amount, currency) in [(499, "usd"), (500, "eur")] {

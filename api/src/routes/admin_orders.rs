@@ -11,8 +11,9 @@ use poem_openapi::{
 use uuid::Uuid;
 
 use super::{
-    ApiTags, outcomes,
+    ApiTags,
     orders::{CancelRequest, OrderView, parse_reason, transition_and_read},
+    outcomes,
 };
 use crate::{
     auth::extract::AdminAuth,
@@ -135,7 +136,11 @@ impl AdminOrdersApi {
     /// Ship a paid order (`paid` → `shipped`), with the carrier's tracking
     /// reference if any; the buyer gets an e-mail. 409 `ORDER_STATE_CONFLICT`
     /// naming the status otherwise. Admin only.
-    #[oai(path = "/:id/ship", method = "post", operation_id = "admin_orders_ship")]
+    #[oai(
+        path = "/:id/ship",
+        method = "post",
+        operation_id = "admin_orders_ship"
+    )]
     async fn ship(
         &self,
         state: Data<&SharedState>,
@@ -170,7 +175,11 @@ impl AdminOrdersApi {
     /// reason: its stock goes back once, and the buyer gets an e-mail with the
     /// reason (a paid order is then owed a refund: `refund`). 409
     /// `ORDER_STATE_CONFLICT` once shipped. Admin only.
-    #[oai(path = "/:id/cancel", method = "post", operation_id = "admin_orders_cancel")]
+    #[oai(
+        path = "/:id/cancel",
+        method = "post",
+        operation_id = "admin_orders_cancel"
+    )]
     async fn cancel(
         &self,
         state: Data<&SharedState>,
@@ -188,7 +197,11 @@ impl AdminOrdersApi {
     /// `refunded`), once the money went back (by the provider's dashboard or by
     /// hand); the buyer gets an e-mail. 409 `ORDER_STATE_CONFLICT` for any other
     /// order, or one cancelled before it was paid. Admin only.
-    #[oai(path = "/:id/refund", method = "post", operation_id = "admin_orders_refund")]
+    #[oai(
+        path = "/:id/refund",
+        method = "post",
+        operation_id = "admin_orders_refund"
+    )]
     async fn refund(
         &self,
         state: Data<&SharedState>,

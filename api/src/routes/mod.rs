@@ -29,6 +29,7 @@ pub mod health;
 pub mod legacy;
 pub mod orders;
 pub mod outcomes;
+pub mod payments;
 pub mod products;
 pub mod stats;
 
@@ -53,6 +54,8 @@ pub enum ApiTags {
     Orders,
     /// The signed-in customer's address book.
     Addresses,
+    /// Payment providers' webhooks.
+    Payments,
     /// Admin-only operations.
     Admin,
     /// Deprecated: the routes and shapes of the Express shop this API replaces, kept

@@ -173,6 +173,43 @@ outcomes!(
     }
 );
 outcomes!(
+    /// `POST /api/webhooks/payments/{provider}`.
+    pub PaymentWebhook {
+        400 => "`WEBHOOK_SIGNATURE_INVALID`: the `Stripe-Signature` is missing, malformed, \
+            expired or does not match the body (`details.reason`), nothing written; \
+            `INVALID_BODY`: a genuine event that is not JSON",
+        404 => "`NOT_FOUND`: no such provider, or it is not configured on this shop",
+        409 => "`WEBHOOK_DUPLICATE`: this event was received before, nothing changed; \
+            `ORDER_STATE_CONFLICT`: the order is no longer pending (`details.current_status`), \
+            the payment is recorded `refused` and must be refunded",
+        422 => "`PAYMENT_MISMATCH`: the amount or currency is not the order's (`details.expected`, \
+            `details.got`), the payment is recorded `mismatched` and the order stays pending; \
+            `WEBHOOK_EVENT_INVALID`: no usable order id, amount or currency (`details.field`)",
+        503 => UNAVAILABLE,
+    }
+);
+outcomes!(
+    /// `POST /api/admin/orders/{id}/mark-paid`.
+    pub MarkPaid {
+        401 => UNAUTHORIZED,
+        403 => ADMIN_ONLY,
+        404 => "`NOT_FOUND`: no such order",
+        409 => STATE_CONFLICT,
+        503 => UNAVAILABLE,
+    }
+);
+outcomes!(
+    /// `POST /api/orders/{id}/payment`.
+    pub StartPayment {
+        401 => UNAUTHORIZED,
+        404 => "`NOT_FOUND`: not there, or someone else's",
+        409 => STATE_CONFLICT,
+        502 => "`PAYMENT_PROVIDER_UNAVAILABLE`: the provider could not be reached or refused",
+        503 => "`PAYMENTS_NOT_CONFIGURED`: no payment provider is configured; \
+            `SERVICE_UNAVAILABLE`: PostgreSQL or Redis is down, retry after `Retry-After`",
+    }
+);
+outcomes!(
     /// `POST /api/admin/products`.
     pub CreateProduct {
         401 => UNAUTHORIZED,

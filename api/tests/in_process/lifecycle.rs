@@ -114,8 +114,7 @@ async fn twenty_concurrent_cancels_over_four_instances_give_stock_back_once() ->
 }
 
 #[tokio::test]
-async fn ship_and_cancel_of_a_paid_order_at_once_one_wins_and_stock_agrees() -> anyhow::Result<()>
-{
+async fn ship_and_cancel_of_a_paid_order_at_once_one_wins_and_stock_agrees() -> anyhow::Result<()> {
     let app = TestApp::spawn().await;
     let (_siblings, bases) = app.four_instances().await?;
     let admin = app.admin().await?;
@@ -131,7 +130,10 @@ async fn ship_and_cancel_of_a_paid_order_at_once_one_wins_and_stock_agrees() -> 
             .await?;
         let ship = app.send(
             app.http
-                .post(format!("{}/api/admin/orders/{id}/ship", bases[(round + 1) % 4]))
+                .post(format!(
+                    "{}/api/admin/orders/{id}/ship",
+                    bases[(round + 1) % 4]
+                ))
                 .bearer_auth(&admin),
         );
         let cancel = app.send(

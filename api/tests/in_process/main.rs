@@ -13,6 +13,7 @@ mod images;
 mod instance;
 mod lifecycle;
 mod orders;
+mod payments;
 mod schema;
 mod security;
 mod support;

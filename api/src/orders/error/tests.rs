@@ -108,7 +108,14 @@ fn an_order_without_an_address_is_422_naming_the_field() {
         assert_eq!(e.status.as_u16(), 422);
         assert_eq!(e.code, "SHIPPING_ADDRESS_REQUIRED");
         assert_eq!(e.details, json!({ "field": "shipping_address_id" }));
-        assert!(e.message.starts_with("shipping_address_id: "), "{}", e.message);
+        assert!(
+            e.message.starts_with("shipping_address_id: "),
+            "{}",
+            e.message
+        );
     }
-    assert_eq!(ApiError::from(OrderError::UnknownOrder).status.as_u16(), 404);
+    assert_eq!(
+        ApiError::from(OrderError::UnknownOrder).status.as_u16(),
+        404
+    );
 }

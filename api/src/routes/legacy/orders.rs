@@ -11,7 +11,8 @@ use crate::{
     error::ApiError,
     middleware::RequestId,
     orders::{place::Buyer, service},
-    routes::ApiTags, state::SharedState,
+    routes::ApiTags,
+    state::SharedState,
 };
 use crate::{error::Failure, routes::outcomes};
 
