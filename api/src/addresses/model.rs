@@ -24,8 +24,9 @@ static ISO_3166: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
         .collect()
 });
 
-/// The fields of an address, each valid.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The fields of an address, each valid; also an order's snapshot of its shipping
+/// address (JSON, as `orders::place` writes it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AddressFields {
     /// Recipient, 1 to 200 characters.
     pub name: String,

@@ -4,7 +4,6 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::sql::stmt;
@@ -24,26 +23,9 @@ pub struct OrderItem {
     pub line_total_cents: i64,
 }
 
-/// The address an order ships to, as it was when the order was placed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ShippingAddress {
-    /// Recipient.
-    pub name: String,
-    /// Street and number.
-    pub line1: String,
-    /// More of the street address.
-    pub line2: Option<String>,
-    /// City (empty for a free-text address from the legacy registration).
-    pub city: String,
-    /// State, province or region.
-    pub region: Option<String>,
-    /// Postal code (empty for a free-text address from the legacy registration).
-    pub postal_code: String,
-    /// ISO 3166 alpha-2 country.
-    pub country: String,
-    /// Phone for the carrier.
-    pub phone: Option<String>,
-}
+/// The address an order ships to, as it was when the order was placed (the
+/// address book's fields, snapshotted as JSON in `orders.shipping_address`).
+pub use crate::addresses::model::AddressFields as ShippingAddress;
 
 #[derive(Debug, Clone, FromQueryResult)]
 struct OrderRow {

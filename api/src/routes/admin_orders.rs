@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::{
     ApiTags,
-    orders::{CancelRequest, OrderView, parse_reason, transition_and_read},
+    orders::{CancelRequest, OrderView, order_page, parse_reason, transition_and_read},
     outcomes,
 };
 use crate::{
@@ -99,15 +99,7 @@ impl AdminOrdersApi {
         /// Items per page, 1 to 100 (default 20).
         page_size: Query<Option<u64>>,
     ) -> Result<Json<Envelope<Vec<OrderView>>>, Failure<outcomes::AdminRead>> {
-        let page = page.0.unwrap_or(1);
-        let page_size = page_size.0.unwrap_or(20);
-        if page == 0 {
-            return Err(ApiError::validation("page", "must be at least 1").into());
-        }
-        if !(1..=100).contains(&page_size) {
-            return Err(ApiError::validation("page_size", "must be between 1 and 100").into());
-        }
-        super::products::check_depth(page, page_size)?;
+        let (page, page_size) = order_page(page.0, page_size.0)?;
         if let Some(s) = status.0.as_deref()
             && !STATES.contains(&s)
         {

@@ -419,15 +419,7 @@ impl OrdersApi {
         /// Items per page, 1 to 100 (default 20).
         page_size: Query<Option<u64>>,
     ) -> Result<Json<Envelope<Vec<OrderView>>>, Failure<outcomes::SignedIn>> {
-        let page = page.0.unwrap_or(1);
-        let page_size = page_size.0.unwrap_or(20);
-        if page == 0 {
-            return Err(ApiError::validation("page", "must be at least 1").into());
-        }
-        if !(1..=100).contains(&page_size) {
-            return Err(ApiError::validation("page_size", "must be between 1 and 100").into());
-        }
-        super::products::check_depth(page, page_size)?;
+        let (page, page_size) = order_page(page.0, page_size.0)?;
         let (orders, total) = repo::mine(&state.db, auth.0.sub, page, page_size).await?;
         Ok(Json(Envelope::paged(
             orders.into_iter().map(OrderView::from).collect(),
@@ -482,6 +474,23 @@ impl OrdersApi {
         let view = transition_and_read(&state, id.0, change).await?;
         Ok(Json(Envelope::new(view, "order cancelled")))
     }
+}
+
+/// A page of orders asked for: 1-based `page` (default 1), `page_size` 1 to 100
+/// (default 20), `page × page_size` at most 10,000.
+pub fn order_page(page: Option<u64>, page_size: Option<u64>) -> Result<(u64, u64), ApiError> {
+    let (page, page_size) = (page.unwrap_or(1), page_size.unwrap_or(20));
+    if page == 0 {
+        return Err(ApiError::validation("page", "must be at least 1"));
+    }
+    if !(1..=100).contains(&page_size) {
+        return Err(ApiError::validation(
+            "page_size",
+            "must be between 1 and 100",
+        ));
+    }
+    super::products::check_depth(page, page_size)?;
+    Ok((page, page_size))
 }
 
 /// `POST /api/orders/{id}/cancel` and the admin transitions (the body is optional).
