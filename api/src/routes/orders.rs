@@ -71,7 +71,8 @@ pub struct OrderView {
     /// `pending` (awaiting payment), `paid`, `shipped`, `delivered`, `cancelled` or
     /// `refunded` (see `POST /api/orders/{id}/cancel` and the admin transitions).
     pub status: String,
-    /// The buyer's note, if any.
+    /// The buyer's note; `null` when none.
+    #[oai(nullable)]
     pub note: Option<String>,
     /// Lines.
     pub items: Vec<OrderLine>,
@@ -105,17 +106,20 @@ pub struct ShippingAddressView {
     /// Street and number (for an address from the legacy registration, the whole
     /// address as typed).
     pub line1: String,
-    /// More of the street address.
+    /// More of the street address; `null` when none.
+    #[oai(nullable)]
     pub line2: Option<String>,
     /// City.
     pub city: String,
-    /// State, province or region.
+    /// State, province or region; `null` when none.
+    #[oai(nullable)]
     pub region: Option<String>,
     /// Postal code.
     pub postal_code: String,
     /// ISO 3166 alpha-2 country code.
     pub country: String,
-    /// Phone for the carrier.
+    /// Phone for the carrier; `null` when none.
+    #[oai(nullable)]
     pub phone: Option<String>,
 }
 
@@ -137,16 +141,20 @@ impl From<ShippingAddress> for ShippingAddressView {
 /// One change of an order's status.
 #[derive(Debug, Clone, Object, Serialize, Deserialize)]
 pub struct OrderHistoryView {
-    /// The status before (absent for the placement).
+    /// The status before; `null` for the placement.
+    #[oai(nullable)]
     pub from_status: Option<String>,
     /// The status after.
     pub to_status: String,
     /// `customer`, `admin`, `system` (the expiry of an unpaid order) or `provider`
     /// (a payment provider's webhook).
     pub actor: String,
-    /// Why, when given (an admin's reason, a tracking reference, a payment id).
+    /// Why, when given (an admin's reason, a tracking reference, a payment id);
+    /// `null` otherwise.
+    #[oai(nullable)]
     pub reason: Option<String>,
-    /// The request that made the change.
+    /// The request that made the change; `null` for the expiry job and older rows.
+    #[oai(nullable)]
     pub request_id: Option<String>,
     /// When.
     pub at: DateTime<Utc>,

@@ -63,7 +63,8 @@ impl_apirequest_for_payload!(RawJson);
 /// What a webhook event did.
 #[derive(Debug, Clone, Object)]
 pub struct WebhookReceipt {
-    /// The order the event paid; none for an ignored event.
+    /// The order the event paid; `null` for an ignored event.
+    #[oai(nullable)]
     pub order_id: Option<Uuid>,
     /// `paid`, or `ignored` for an event type the shop does not act on.
     pub status: String,
