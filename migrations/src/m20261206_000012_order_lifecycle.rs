@@ -28,6 +28,8 @@ ALTER TABLE orders
     ADD COLUMN expires_at TIMESTAMPTZ,
     ADD COLUMN paid_at TIMESTAMPTZ,
     ADD COLUMN cancelled_at TIMESTAMPTZ;
+-- Orders already past `pending` were paid (`paid_at` tells a cancellation a refund is owed).
+UPDATE orders SET paid_at = updated_at WHERE status IN ('paid', 'shipped', 'delivered');
 CREATE INDEX orders_expiry_idx ON orders (expires_at)
     WHERE status = 'pending' AND expires_at IS NOT NULL;
 

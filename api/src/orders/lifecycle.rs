@@ -190,13 +190,15 @@ const MOVE: &str = "UPDATE orders o SET status = $2, updated_at = now(),
               (SELECT u.email FROM users u WHERE u.id = o.user_id) AS user_email";
 
 /// Gives back the stock of every line of order `$1`, locking the products in id order
-/// first (as placement does), and answers what went back.
+/// first (as placement does), and answers what went back. Stock stays within its
+/// bound (`products_stock_bounded`, 10⁹): an admin who set the bound as "unlimited"
+/// meanwhile keeps it, rather than the cancellation failing.
 const RESTOCK: &str = "WITH lines AS (
     SELECT product_id, name, quantity FROM order_items WHERE order_id = $1
 ), locked AS (
     SELECT p.id FROM products p WHERE p.id IN (SELECT product_id FROM lines) ORDER BY p.id FOR UPDATE
 ), returned AS (
-    UPDATE products p SET stock = p.stock + l.quantity, updated_at = now()
+    UPDATE products p SET stock = LEAST(p.stock + l.quantity, 1000000000), updated_at = now()
     FROM lines l JOIN locked k ON k.id = l.product_id
     WHERE p.id = l.product_id
     RETURNING p.id
@@ -407,7 +409,15 @@ pub async fn expire_due(db: &DatabaseConnection) -> Result<Vec<Moved>, OrderErro
             // Another instance expired it, or it was paid or cancelled meanwhile: the
             // conditional update matched nothing, and nothing was written.
             Err(OrderError::StateConflict { .. } | OrderError::UnknownOrder) => {}
-            Err(e) => return Err(e),
+            // The database is away: the next tick tries again.
+            Err(OrderError::Db(e)) if crate::error::database_unavailable(&e) => {
+                return Err(OrderError::Db(e));
+            }
+            // This order cannot be cancelled now: it is logged and left for the next
+            // tick, and the orders behind it still expire.
+            Err(e) => {
+                tracing::error!(order_id = %d.id, error = %e, "could not expire an unpaid order");
+            }
         }
     }
     Ok(cancelled)

@@ -4,9 +4,11 @@
 //! - `payment_intent.succeeded`: `data.object` is a PaymentIntent (`pi_…`); the amount
 //!   is `amount_received` (what was captured), else `amount`; the order id is
 //!   `metadata.order_id`, which `StripeProvider` sets when it creates the intent.
-//! - `checkout.session.completed`: `data.object` is a Checkout Session (`cs_…`); the
-//!   amount is `amount_total`; the order id is `metadata.order_id`, else
-//!   `client_reference_id`.
+//! - `checkout.session.completed` with `payment_status: "paid"`, and
+//!   `checkout.session.async_payment_succeeded` (a delayed method that paid later):
+//!   `data.object` is a Checkout Session (`cs_…`); the amount is `amount_total`; the
+//!   order id is `metadata.order_id`, else `client_reference_id`. A session completed
+//!   while its payment is still `unpaid` (SEPA, ACH) pays nothing yet.
 //!
 //! Amounts are in the currency's minor unit, as the shop stores them; Stripe's
 //! currency is lowercase ISO 4217 and is kept uppercase here, as the shop stores it.
@@ -56,7 +58,15 @@ pub fn parse(event: &Value) -> Result<Event, UnusableEvent> {
         .ok_or(unusable("type", "is required"))?;
     let (amount_fields, order_fields): (&[&str], &[&str]) = match kind {
         "payment_intent.succeeded" => (&["amount_received", "amount"], &["metadata"]),
-        "checkout.session.completed" => (&["amount_total"], &["metadata", "client_reference_id"]),
+        // A session completes before a delayed method (SEPA, ACH) has paid: only a
+        // session whose `payment_status` is `paid` pays; the others are paid (or not)
+        // by their `checkout.session.async_payment_succeeded` later.
+        "checkout.session.completed" if event["data"]["object"]["payment_status"] != "paid" => {
+            return Ok(Event::Ignored(format!("{kind} (payment_status not paid)")));
+        }
+        "checkout.session.completed" | "checkout.session.async_payment_succeeded" => {
+            (&["amount_total"], &["metadata", "client_reference_id"])
+        }
         other => return Ok(Event::Ignored(other.to_owned())),
     };
     let event_id = text(&event["id"], 255).ok_or(unusable("id", "is required"))?;

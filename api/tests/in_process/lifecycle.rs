@@ -241,3 +241,33 @@ async fn due_orders_expire_once_while_four_instances_tick() -> anyhow::Result<()
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_cancellation_keeps_stock_within_its_bound_rather_than_failing() -> anyhow::Result<()> {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await?;
+    let product = app.product(&admin, "Endless jam", 10, 300).await?;
+    let token = app.customer().await?;
+    let id = order(&app, &app.base, &token, &product, 2).await?;
+    // Meanwhile an admin set the stock to its bound ("unlimited").
+    app.db
+        .execute_unprepared(&format!(
+            "UPDATE products SET stock = 1000000000 WHERE id = '{product}'"
+        ))
+        .await?;
+    let r = app
+        .post(
+            &format!("/api/orders/{id}/cancel"),
+            &json!({}),
+            Some(&token),
+        )
+        .await?;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(stock(&app, &product).await?, 1_000_000_000);
+    app.published("order-placed", |e| {
+        e["type"] == "order-cancelled" && e["payload"]["order_id"] == id.as_str()
+    })
+    .await
+    .ok_or_else(|| anyhow::anyhow!("no order-cancelled event"))?;
+    Ok(())
+}

@@ -303,7 +303,7 @@ async fn a_completed_checkout_session_pays_by_its_client_reference_id() -> anyho
         "id": "evt_checkout", "type": "checkout.session.completed",
         "data": {"object": {"id": "cs_test_1", "object": "checkout.session",
             "amount_total": total, "currency": currency.to_ascii_lowercase(),
-            "client_reference_id": order, "metadata": {}}},
+            "client_reference_id": order, "metadata": {}, "payment_status": "paid"}},
     })
     .to_string();
     let reply = deliver(&app, &body).await?;

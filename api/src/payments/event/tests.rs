@@ -38,12 +38,34 @@ fn a_payment_intent_without_amount_received_uses_its_amount() {
 fn a_completed_checkout_session_pays_by_metadata_or_client_reference_id() {
     let by_metadata = json!({"id": "evt_1", "type": "checkout.session.completed", "data": {"object": {
         "id": "cs_1", "amount_total": 2500, "currency": "usd", "metadata": {"order_id": ORDER},
-        "client_reference_id": "ignored"}}});
+        "client_reference_id": "ignored", "payment_status": "paid"}}});
     assert_eq!(parse(&by_metadata), Ok(paid("cs_1", 2500)));
     let by_reference = json!({"id": "evt_1", "type": "checkout.session.completed", "data": {"object": {
         "id": "cs_1", "amount_total": 2500, "currency": "usd", "metadata": {},
-        "client_reference_id": ORDER}}});
+        "client_reference_id": ORDER, "payment_status": "paid"}}});
     assert_eq!(parse(&by_reference), Ok(paid("cs_1", 2500)));
+}
+
+#[test]
+fn a_session_completed_before_its_delayed_payment_pays_only_when_that_succeeds() {
+    let session = |kind: &str, status: &str| {
+        json!({"id": "evt_1", "type": kind, "data": {"object": {
+            "id": "cs_1", "amount_total": 2500, "currency": "usd", "metadata": {"order_id": ORDER},
+            "payment_status": status}}})
+    };
+    for status in ["unpaid", "no_payment_required"] {
+        assert!(
+            matches!(
+                parse(&session("checkout.session.completed", status)),
+                Ok(Event::Ignored(_))
+            ),
+            "{status} paid the order"
+        );
+    }
+    assert_eq!(
+        parse(&session("checkout.session.async_payment_succeeded", "paid")),
+        Ok(paid("cs_1", 2500))
+    );
 }
 
 #[test]
