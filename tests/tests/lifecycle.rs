@@ -154,6 +154,13 @@ const LEDGER_SUM: &str = "SELECT COALESCE(sum(delta), 0)::int8 FROM inventory_mo
                           WHERE product_id = $1::uuid";
 const STOCK: &str = "SELECT stock::int8 FROM products WHERE id = $1::uuid";
 
+/// Counts the ledger rows of product `$1` that moved `delta`.
+fn ledger_rows(delta: i64) -> String {
+    format!(
+        "SELECT count(*) FROM inventory_movements WHERE product_id = $1::uuid AND delta = {delta}"
+    )
+}
+
 #[tokio::test]
 async fn ship_and_cancel_of_one_paid_order_at_once_from_two_instances_one_wins_fifty_times()
 -> anyhow::Result<()> {
@@ -221,15 +228,11 @@ async fn ship_and_cancel_of_one_paid_order_at_once_from_two_instances_one_wins_f
     }
     // Stock: 100 less one per order, plus one per cancellation, never twice.
     assert_eq!(count(&db, STOCK, &p).await?, 100 - shipped);
-    // The ledger agrees with the winners once the inventory consumer caught up.
-    wait_count(&db, LEDGER_SUM, &p, -shipped).await?;
-    wait_count(
-        &db,
-        "SELECT count(*) FROM inventory_movements WHERE product_id = $1::uuid AND delta > 0",
-        &p,
-        cancelled,
-    )
-    .await?;
+    // The ledger agrees with the winners once the inventory consumer caught up: one
+    // -1 per order, one +1 per cancellation.
+    wait_count(&db, &ledger_rows(-1), &p, 50).await?;
+    wait_count(&db, &ledger_rows(1), &p, cancelled).await?;
+    assert_eq!(count(&db, LEDGER_SUM, &p).await?, -shipped);
     assert_eq!(shipped + cancelled, 50);
     Ok(())
 }
@@ -278,17 +281,11 @@ async fn cancelling_gives_stock_back_exactly_once_under_twenty_concurrent_cancel
         "the 3 units came back once"
     );
     assert_stock(&p, 10).await?;
-    // The ledger: -3 for the order and +3 for the cancellation, each once.
-    wait_count(&db, LEDGER_SUM, &p, 0).await?;
-    assert_eq!(
-        count(
-            &db,
-            "SELECT count(*) FROM inventory_movements WHERE product_id = $1::uuid AND delta = 3",
-            &p
-        )
-        .await?,
-        1
-    );
+    // The ledger: -3 for the order and +3 for the cancellation, each once (the
+    // counts grow as the inventory consumer works; a sum alone is 0 before it starts).
+    wait_count(&db, &ledger_rows(-3), &p, 1).await?;
+    wait_count(&db, &ledger_rows(3), &p, 1).await?;
+    assert_eq!(count(&db, LEDGER_SUM, &p).await?, 0);
     wait_mail_about(&email, number, "cancel").await?;
     // The detail shows the history, and someone else cannot cancel or see it.
     let detail = send(
@@ -533,7 +530,9 @@ async fn unpaid_orders_expire_once_across_four_instances_and_give_stock_back_onc
             1
         );
     }
-    wait_count(&db, LEDGER_SUM, &p, -2).await?;
+    wait_count(&db, &ledger_rows(-2), &p, 10).await?;
+    wait_count(&db, &ledger_rows(2), &p, 9).await?;
+    assert_eq!(count(&db, LEDGER_SUM, &p).await?, -2);
     wait_mail_about(&email, ids[1].1, "cancel").await?;
     // Every instance passes over the due orders once more (its pass counter, not a
     // sleep) and finds nothing left to do.
