@@ -26,15 +26,7 @@ async fn consumer_metric(consumer: &str, name: &str) -> anyhow::Result<u64> {
         _ => ("INVENTORY_CONSUMER_HEALTH_PORT", "9102"),
     };
     let port = std::env::var(var).unwrap_or_else(|_| default.into());
-    let metrics = get(&format!("http://127.0.0.1:{port}/metrics")).await?;
-    metrics
-        .text
-        .lines()
-        .find(|l| l.split('{').next() == Some(name))
-        .and_then(|l| l.split_whitespace().last())
-        .and_then(|v| v.parse::<f64>().ok())
-        .map(|v| v as u64)
-        .ok_or_else(|| anyhow::anyhow!("no {name} in {}", metrics.text))
+    e2e::metric_at(&format!("http://127.0.0.1:{port}"), name).await
 }
 
 /// One customer ready to order `product` once per call of `order`.

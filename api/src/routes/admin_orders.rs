@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::{
     ApiTags,
-    orders::{CancelRequest, OrderView, order_page, parse_reason, transition_and_read},
+    orders::{CancelRequest, OrderView, optional_text, order_page, transition_and_read},
     outcomes,
 };
 use crate::{
@@ -141,8 +141,7 @@ impl AdminOrdersApi {
         id: Path<Uuid>,
         body: OptionalJsonBody<ShipRequest>,
     ) -> Result<Json<Envelope<OrderView>>, Failure<outcomes::AdminOrderTransition>> {
-        let tracking = parse_reason(body.0.and_then(|b| b.tracking))
-            .map_err(|_| ApiError::validation("tracking", "must be at most 500 characters"))?;
+        let tracking = optional_text("tracking", body.0.and_then(|b| b.tracking))?;
         Ok(Self::apply(&state, &admin, req, id.0, Transition::Ship, tracking).await?)
     }
 
@@ -180,7 +179,7 @@ impl AdminOrdersApi {
         id: Path<Uuid>,
         body: JsonBody<AdminCancelRequest>,
     ) -> Result<Json<Envelope<OrderView>>, Failure<outcomes::AdminOrderTransition>> {
-        let reason = parse_reason(Some(body.0.reason.clone()))?
+        let reason = optional_text("reason", Some(body.0.reason.clone()))?
             .ok_or_else(|| ApiError::validation("reason", "must not be blank"))?;
         Ok(Self::apply(&state, &admin, req, id.0, Transition::Cancel, Some(reason)).await?)
     }
@@ -202,7 +201,7 @@ impl AdminOrdersApi {
         id: Path<Uuid>,
         body: OptionalJsonBody<CancelRequest>,
     ) -> Result<Json<Envelope<OrderView>>, Failure<outcomes::AdminOrderTransition>> {
-        let reason = parse_reason(body.0.and_then(|b| b.reason))?;
+        let reason = optional_text("reason", body.0.and_then(|b| b.reason))?;
         Ok(Self::apply(&state, &admin, req, id.0, Transition::Refund, reason).await?)
     }
 }

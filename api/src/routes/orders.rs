@@ -255,21 +255,6 @@ fn replayed_refusal(status: u16, body: &serde_json::Value) -> ApiError {
     }
 }
 
-/// The buyer's note, trimmed; none when blank; at most 500 characters.
-fn parse_note(body: Option<PlaceOrderRequest>) -> Result<Option<String>, ApiError> {
-    let note = body
-        .and_then(|b| b.note)
-        .map(|n| n.trim().to_owned())
-        .filter(|n| !n.is_empty());
-    if note.as_ref().is_some_and(|n| n.chars().count() > 500) {
-        return Err(ApiError::validation(
-            "note",
-            "must be at most 500 characters",
-        ));
-    }
-    Ok(note)
-}
-
 /// What the `Idempotency-Key` of a request decided.
 enum KeyClaim {
     /// Place the order; with the claimed key and its fence, if the request has a key.
@@ -361,7 +346,7 @@ impl OrdersApi {
     ) -> Result<Placed, Failure<outcomes::PlaceOrder>> {
         let user = auth.0.sub;
         let address = body.0.as_ref().and_then(|b| b.shipping_address_id);
-        let note = parse_note(body.0)?;
+        let note = optional_text("note", body.0.and_then(|b| b.note))?;
         // The request, canonically: two requests differ if their notes or addresses
         // differ (a request without an address hashes as before addresses existed).
         let raw = match address {
@@ -471,7 +456,7 @@ impl OrdersApi {
         id: Path<Uuid>,
         body: OptionalJsonBody<CancelRequest>,
     ) -> Result<Json<Envelope<OrderView>>, Failure<outcomes::OrderTransition>> {
-        let reason = parse_reason(body.0.and_then(|b| b.reason))?;
+        let reason = optional_text("reason", body.0.and_then(|b| b.reason))?;
         let change = Change {
             transition: Transition::Cancel,
             actor: Actor::Customer(auth.0.sub),
@@ -508,19 +493,17 @@ pub struct CancelRequest {
     pub reason: Option<String>,
 }
 
-/// A reason given with a transition: trimmed, none when blank, at most 500
-/// characters.
-pub fn parse_reason(reason: Option<String>) -> Result<Option<String>, ApiError> {
-    let reason = reason
-        .map(|r| r.trim().to_owned())
-        .filter(|r| !r.is_empty());
-    if reason.as_ref().is_some_and(|r| r.chars().count() > 500) {
+/// An optional text field (a note, a reason, a tracking reference): trimmed, none
+/// when blank, at most 500 characters (a refusal names `field`).
+pub fn optional_text(field: &str, text: Option<String>) -> Result<Option<String>, ApiError> {
+    let text = text.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
+    if text.as_ref().is_some_and(|t| t.chars().count() > 500) {
         return Err(ApiError::validation(
-            "reason",
+            field,
             "must be at most 500 characters",
         ));
     }
-    Ok(reason)
+    Ok(text)
 }
 
 /// Applies `change` to `order`, bumps the catalogue's stock version when stock came
