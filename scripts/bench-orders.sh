@@ -27,7 +27,7 @@ product=00000000-0000-4000-8000-0000000b3e4c
 psql -q -v ON_ERROR_STOP=1 "$DATABASE_URL" <<SQL
 INSERT INTO products (id, name, price_cents, category, stock)
 VALUES ('$product', 'pgbench product', 100, 'STAPLES', 1000000)
-ON CONFLICT (id) DO UPDATE SET stock = 1000000, status = 'active';
+ON CONFLICT (id) DO UPDATE SET stock = 1000000, status = 'published';
 INSERT INTO users (id, email, password_hash, name, is_verified)
 SELECT ('00000000-0000-4000-8000-' || lpad(n::text, 12, '0'))::uuid,
        'bench-user-' || n || '@pgbench.local', '\$2b\$04\$bench', 'pgbench', TRUE

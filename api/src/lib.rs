@@ -4,6 +4,7 @@
 
 pub mod addresses;
 pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod catalogue;
 pub mod configuration;

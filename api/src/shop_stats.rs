@@ -179,9 +179,9 @@ FROM (SELECT count(*) AS users_total,
              count(*) FILTER (WHERE status = 'cancelled') AS orders_cancelled,
              count(*) FILTER (WHERE status = 'refunded') AS orders_refunded
       FROM orders) o,
-     (SELECT count(*) FILTER (WHERE status = 'active') AS products_total,
-             count(*) FILTER (WHERE status = 'active' AND stock = 0) AS products_out_of_stock,
-             count(*) FILTER (WHERE status = 'active' AND stock > 0
+     (SELECT count(*) FILTER (WHERE status = 'published') AS products_total,
+             count(*) FILTER (WHERE status = 'published' AND stock = 0) AS products_out_of_stock,
+             count(*) FILTER (WHERE status = 'published' AND stock > 0
                               AND stock <= low_stock_threshold) AS products_low_stock,
              count(*) FILTER (WHERE status = 'archived') AS products_archived
       FROM products) p,

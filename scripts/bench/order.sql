@@ -54,7 +54,7 @@ WITH wanted AS (
 ), taken AS (
     UPDATE products p SET stock = p.stock - w.quantity, updated_at = now()
     FROM wanted w JOIN locked l ON l.id = w.id
-    WHERE p.id = w.id AND p.id = ANY ('{":product"}'::uuid[]) AND p.status = 'active' AND p.stock >= w.quantity
+    WHERE p.id = w.id AND p.id = ANY ('{":product"}'::uuid[]) AND p.status = 'published' AND p.stock >= w.quantity
     RETURNING p.id, p.price_cents, p.currency, p.stock, p.low_stock_threshold
 )
 SELECT w.id AS product_id, w.quantity, l.name, l.stock AS stock_now, l.status,

@@ -286,7 +286,7 @@ async fn archive_imported(c: &reqwest::Client, admin: &str, prefix: &str) -> any
     let kept = db
         .query_one_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
-            "SELECT min(id::text) AS id FROM products WHERE name LIKE $1 AND status = 'active'",
+            "SELECT min(id::text) AS id FROM products WHERE name LIKE $1 AND status = 'published'",
             [pattern.clone().into()],
         ))
         .await?
@@ -295,7 +295,7 @@ async fn archive_imported(c: &reqwest::Client, admin: &str, prefix: &str) -> any
     db.execute_raw(Statement::from_sql_and_values(
         DbBackend::Postgres,
         "UPDATE products SET status = 'archived', updated_at = now()
-         WHERE name LIKE $1 AND status = 'active' AND id::text <> $2",
+         WHERE name LIKE $1 AND status = 'published' AND id::text <> $2",
         [pattern.into(), kept.clone().into()],
     ))
     .await?;

@@ -80,15 +80,39 @@ impl Category {
     }
 }
 
-/// Whether a product is on sale.
+/// Where a product is in its life: `draft` → `published` → `archived` (and back).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Serialize, Deserialize)]
 #[oai(rename_all = "lowercase")]
 #[serde(rename_all = "lowercase")]
 pub enum ProductStatus {
+    /// Being prepared: seen by admins only, never by customers (not listed, searched,
+    /// shown, served as an image, or put in a cart).
+    Draft,
     /// Listed and on sale.
-    Active,
-    /// Hidden from listings, kept for past orders.
+    Published,
+    /// Hidden from customers, kept for past orders.
     Archived,
+}
+
+impl ProductStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Draft => "draft",
+            Self::Published => "published",
+            Self::Archived => "archived",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "draft" => Some(Self::Draft),
+            "published" => Some(Self::Published),
+            "archived" => Some(Self::Archived),
+            _ => None,
+        }
+    }
 }
 
 /// An image of a product.
@@ -121,7 +145,7 @@ pub struct ProductView {
     pub stock: i32,
     /// At or below this stock, admins are warned.
     pub low_stock_threshold: i32,
-    /// `active` or `archived`.
+    /// `draft`, `published` or `archived`.
     pub status: ProductStatus,
     /// Images, first is the main one.
     pub images: Vec<ImageRef>,
@@ -154,7 +178,7 @@ pub struct Product {
     pub stock: i32,
     /// Low-stock threshold.
     pub low_stock_threshold: i32,
-    /// On sale or archived.
+    /// Draft, published or archived.
     pub status: ProductStatus,
     /// Images, in order.
     pub images: Vec<Image>,

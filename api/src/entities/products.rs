@@ -1,5 +1,5 @@
 //! `products` (migration `m20261122_000003_catalogue`). The schema's `CHECK`s hold
-//! `category` to the 12 known codes, `status` to `active`/`archived`, `stock` to
+//! `category` to a known category code (migration 0013), `status` to `draft`/`published`/`archived`, `stock` to
 //! `0..=1_000_000_000`; `version` counts the edits `PATCH` makes, not stock moves.
 
 use sea_orm::entity::prelude::*;

@@ -100,7 +100,7 @@ pub async fn check_available(
     let Some(p) = product_state(db, product).await? else {
         return Err(OrderError::UnknownProduct);
     };
-    if p.status != "active" {
+    if p.status != "published" {
         return Err(OrderError::ProductUnavailable {
             product_id: product,
             name: p.name,

@@ -212,7 +212,7 @@ const TAKE_STOCK: &str = "WITH wanted AS (
 ), taken AS (
     UPDATE products p SET stock = p.stock - w.quantity, updated_at = now()
     FROM wanted w JOIN locked l ON l.id = w.id
-    WHERE p.id = w.id AND p.id = ANY ($1::uuid[]) AND p.status = 'active' AND p.stock >= w.quantity
+    WHERE p.id = w.id AND p.id = ANY ($1::uuid[]) AND p.status = 'published' AND p.stock >= w.quantity
     RETURNING p.id, p.price_cents, p.currency, p.stock, p.low_stock_threshold
 )
 SELECT w.id AS product_id, w.quantity, l.name, l.stock AS stock_now, l.status,
@@ -297,7 +297,7 @@ fn shortage(
     status: Option<String>,
 ) -> Shortage {
     let (name, available) = match (name, stock, status.as_deref()) {
-        (Some(name), Some(stock), Some("active")) => (name, stock),
+        (Some(name), Some(stock), Some("published")) => (name, stock),
         (Some(name), _, _) => (name, 0),
         (None, _, _) => ("(removed product)".to_owned(), 0),
     };

@@ -340,7 +340,7 @@ impl ProductsApi {
             })
             .await?;
         match product {
-            Some(p) if p.status == crate::catalogue::model::ProductStatus::Active => {
+            Some(p) if p.status == crate::catalogue::model::ProductStatus::Published => {
                 Ok(ProductResponse::Ok(
                     Json(Envelope::new(p, "product")),
                     outcome.as_str().to_owned(),

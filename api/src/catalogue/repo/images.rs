@@ -80,11 +80,7 @@ fn product(r: ProductRow, images: Vec<Image>) -> Result<Product, DbErr> {
         category,
         stock: r.stock,
         low_stock_threshold: r.low_stock_threshold,
-        status: if r.status == "archived" {
-            ProductStatus::Archived
-        } else {
-            ProductStatus::Active
-        },
+        status: ProductStatus::parse(&r.status).unwrap_or(ProductStatus::Archived),
         version: r.version,
         created_at: r.created_at,
         updated_at: r.updated_at,
@@ -140,7 +136,7 @@ pub async fn image(
 ) -> Result<Option<ImageBytes>, DbErr> {
     ImageBytes::find_by_statement(stmt(
         "SELECT i.content_type, i.bytes, i.sha256 FROM product_images i
-         JOIN products p ON p.id = i.product_id AND p.status = 'active'
+         JOIN products p ON p.id = i.product_id AND p.status = 'published'
          WHERE i.id = $1 AND i.product_id = $2",
         vec![image.into(), product.into()],
     ))
@@ -163,7 +159,7 @@ pub async fn image_etag(
     }
     Ok(Sha::find_by_statement(stmt(
         "SELECT i.sha256 FROM product_images i
-         JOIN products p ON p.id = i.product_id AND p.status = 'active'
+         JOIN products p ON p.id = i.product_id AND p.status = 'published'
          WHERE i.id = $1 AND i.product_id = $2",
         vec![image.into(), product.into()],
     ))

@@ -64,7 +64,7 @@ fn escape_like(q: &str) -> String {
 
 /// One page of active products and the total matching.
 pub async fn list(db: &impl ConnectionTrait, q: &ListQuery) -> Result<(Vec<Product>, u64), DbErr> {
-    let mut conditions = vec!["status = 'active'".to_owned()];
+    let mut conditions = vec!["status = 'published'".to_owned()];
     let mut values: Vec<Value> = Vec::new();
     let bind = |v: Value, values: &mut Vec<Value>| {
         values.push(v);
@@ -123,7 +123,7 @@ pub const MAX_UNPAGED: u64 = 1000;
 pub async fn all_active(db: &impl ConnectionTrait) -> Result<Vec<Product>, DbErr> {
     let rows = ProductRow::find_by_statement(stmt(
         &format!(
-            "SELECT {COLUMNS} FROM products WHERE status = 'active' ORDER BY created_at DESC, id
+            "SELECT {COLUMNS} FROM products WHERE status = 'published' ORDER BY created_at DESC, id
              LIMIT {MAX_UNPAGED}"
         ),
         vec![],
@@ -137,7 +137,7 @@ pub async fn all_active(db: &impl ConnectionTrait) -> Result<Vec<Product>, DbErr
 pub async fn with_images_only(db: &impl ConnectionTrait) -> Result<Vec<Product>, DbErr> {
     let rows = ProductRow::find_by_statement(stmt(
         &format!(
-            "SELECT {COLUMNS} FROM products p WHERE status = 'active'
+            "SELECT {COLUMNS} FROM products p WHERE status = 'published'
              AND EXISTS (SELECT 1 FROM product_images i WHERE i.product_id = p.id)
              ORDER BY created_at DESC, id LIMIT {MAX_UNPAGED}"
         ),
@@ -151,7 +151,7 @@ pub async fn with_images_only(db: &impl ConnectionTrait) -> Result<Vec<Product>,
 /// The number of active products (the seed's `total_products`).
 pub async fn count_active(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
     Ok(Count::find_by_statement(stmt(
-        "SELECT count(*) AS total FROM products WHERE status = 'active'",
+        "SELECT count(*) AS total FROM products WHERE status = 'published'",
         vec![],
     ))
     .one(db)

@@ -154,15 +154,7 @@ pub async fn update(
         set("low_stock_threshold", v.into());
     }
     if let Some(v) = patch.status {
-        set(
-            "status",
-            if v == ProductStatus::Archived {
-                "archived"
-            } else {
-                "active"
-            }
-            .into(),
-        );
+        set("status", v.as_str().into());
     }
     let row = ProductRow::find_by_statement(stmt(
         &format!(
