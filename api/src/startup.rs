@@ -36,10 +36,10 @@ use crate::{
     middleware::RequestContext,
     outbox::{KafkaPublisher, OutboxMetrics, Publisher, Relay},
     routes::{
-        addresses::AddressesApi, admin::AdminApi, admin_orders::AdminOrdersApi,
-        admin_products::AdminProductsApi, auth::AuthApi, cart::CartApi, docs, health::HealthApi,
-        legacy::LegacyApi, orders::OrdersApi, payments::PaymentsApi, products::ProductsApi,
-        stats::StatsApi,
+        addresses::AddressesApi, admin::AdminApi, admin_audit::AdminAuditApi,
+        admin_orders::AdminOrdersApi, admin_products::AdminProductsApi, auth::AuthApi,
+        cart::CartApi, docs, health::HealthApi, legacy::LegacyApi, orders::OrdersApi,
+        payments::PaymentsApi, products::ProductsApi, stats::StatsApi,
     },
     state::{AppState, SharedState},
 };
@@ -59,6 +59,7 @@ pub fn openapi_service() -> OpenApiService<impl poem_openapi::OpenApi, ()> {
             AdminProductsApi,
             AdminApi,
             AdminOrdersApi,
+            AdminAuditApi,
             LegacyApi,
         ),
         "Shop API",

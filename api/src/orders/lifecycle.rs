@@ -16,8 +16,8 @@
 //!   matches it, so exactly one wins and the loser gets
 //!   [`OrderError::StateConflict`] naming the state now;
 //! - in the same transaction: one `order_history` row (from, to, actor, reason,
-//!   request id), the outbox event (`order-cancelled`, or `order-status-changed`),
-//!   and for a cancellation the stock of every line given back, the rows locked in
+//!   request id), an `audit_log` row when an admin moves it, the outbox event
+//!   (`order-cancelled`, or `order-status-changed`), and for a cancellation the stock of every line given back, the rows locked in
 //!   product-id order as placement locks them (no deadlock with a concurrent order);
 //! - stock comes back once: only the update that moved the order out of `pending` or
 //!   `paid` gives it back, and a cancelled order never moves again except to
@@ -101,6 +101,17 @@ impl Transition {
             Self::Deliver => "delivered",
             Self::Cancel => "cancelled",
             Self::Refund => "refunded",
+        }
+    }
+
+    /// The audit log's action for an admin's move (`order.ship`...).
+    pub fn audit_action(self) -> &'static str {
+        match self {
+            Self::Pay => "order.pay",
+            Self::Ship => "order.ship",
+            Self::Deliver => "order.deliver",
+            Self::Cancel => "order.cancel",
+            Self::Refund => "order.refund",
         }
     }
 
@@ -259,6 +270,18 @@ pub async fn apply(
             vec![order.into()],
         ))
         .await?;
+    }
+    if let Actor::Admin(admin) = change.actor {
+        let entry = crate::audit::Entry::new(
+            crate::audit::AuditActor::Admin(admin),
+            t.audit_action(),
+            "order",
+            order,
+        )
+        .before(serde_json::json!({ "status": from_status }))
+        .after(serde_json::json!({ "status": t.to(), "reason": reason }))
+        .request(change.request_id.clone());
+        crate::audit::record(txn, entry).await?;
     }
     let returned = if t == Transition::Cancel {
         ReturnedRow::find_by_statement(stmt(RESTOCK, vec![order.into()]))

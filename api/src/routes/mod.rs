@@ -19,6 +19,7 @@ macro_rules! redacted_debug {
 
 pub mod addresses;
 pub mod admin;
+pub mod admin_audit;
 pub mod admin_orders;
 pub mod admin_products;
 pub mod auth;

@@ -5,6 +5,7 @@
 //! consumers is proven by the end-to-end tier (`tests/`, run by `scripts/test.sh`).
 
 mod addresses;
+mod audit;
 mod auth;
 mod beside_orders;
 mod catalogue;
