@@ -8,6 +8,7 @@ mod addresses;
 mod auth;
 mod beside_orders;
 mod catalogue;
+mod categories;
 mod coherence;
 mod images;
 mod instance;

@@ -95,6 +95,22 @@ pub async fn code_of(db: &impl ConnectionTrait, raw: &str) -> Result<Option<Stri
     .map(|c| c.code))
 }
 
+/// Whether a category other than `except` has `slug`.
+pub async fn slug_taken(
+    db: &impl ConnectionTrait,
+    slug: &str,
+    except: Option<Uuid>,
+) -> Result<bool, DbErr> {
+    Ok(Found::find_by_statement(stmt(
+        "SELECT EXISTS (SELECT 1 FROM categories WHERE slug = $1
+                        AND id IS DISTINCT FROM $2) AS found",
+        vec![slug.to_owned().into(), except.into()],
+    ))
+    .one(db)
+    .await?
+    .is_some_and(|f| f.found))
+}
+
 /// One category.
 pub async fn by_id(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<CategoryView>, DbErr> {
     CategoryView::find_by_statement(stmt(

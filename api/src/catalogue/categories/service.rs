@@ -102,6 +102,11 @@ pub async fn create(
     if repo::count(&txn).await? >= MAX_CATEGORIES {
         return Err(CategoryError::TooMany);
     }
+    // Under the lock no other write can take the slug meanwhile; asked first so a
+    // taken slug is named as such (its code, made from it, is taken too).
+    if repo::slug_taken(&txn, &new.slug, None).await? {
+        return Err(CategoryError::SlugTaken(new.slug.clone()));
+    }
     if let Some(parent) = new.parent_id {
         check_parent(&txn, parent, 1).await?;
     }
@@ -130,6 +135,11 @@ pub async fn update(
     let before = repo::by_id(&txn, id)
         .await?
         .ok_or(CategoryError::NotFound)?;
+    if let Some(slug) = &patch.slug
+        && repo::slug_taken(&txn, slug, Some(id)).await?
+    {
+        return Err(CategoryError::SlugTaken(slug.clone()));
+    }
     if let Some(Some(parent)) = patch.parent_id {
         if repo::in_subtree(&txn, id, parent).await? {
             return Err(CategoryError::Cycle);
