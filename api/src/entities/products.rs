@@ -1,6 +1,7 @@
 //! `products` (migration `m20261122_000003_catalogue`). A foreign key holds
 //! `category` to a category code (`categories.code`, migration 0013); `CHECK`s hold
-//! `status` to `draft`/`published`/`archived`, `stock` to `0..=1_000_000_000`; `version` counts the edits `PATCH` makes, not stock moves.
+//! `status` to `draft`/`published`/`archived`, `stock` to `0..=1_000_000_000`;
+//! `version` counts the edits `PATCH` makes, not stock moves.
 
 use sea_orm::entity::prelude::*;
 
