@@ -3,8 +3,8 @@
 //! API runs as cannot change or remove a row.
 
 use e2e::{
-    add_to_cart, admin_token, client, create_product, database, execute, get_auth,
-    instance_urls, new_customer, nginx_url, send,
+    add_to_cart, admin_token, client, create_product, database, execute, get_auth, instance_urls,
+    new_customer, nginx_url, send,
 };
 use serde_json::{Value, json};
 
@@ -22,7 +22,10 @@ async fn audit_of(base: &str, admin: &str, target: &str) -> anyhow::Result<Vec<V
     )
     .await?;
     anyhow::ensure!(page.status == 200, "audit: {}", page.text);
-    Ok(page.json["data"]["items"].as_array().cloned().unwrap_or_default())
+    Ok(page.json["data"]["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default())
 }
 
 #[tokio::test]
@@ -31,15 +34,18 @@ async fn admin_writes_are_audited_with_their_request_and_readable_on_every_insta
     let c = client();
     let base = nginx_url();
     let admin = admin_token(&c).await?;
-    let product = create_product(&c, &base, &admin, &format!("Audited jam {}", tag()), 5, 300)
-        .await?;
+    let product =
+        create_product(&c, &base, &admin, &format!("Audited jam {}", tag()), 5, 300).await?;
     let product_id = product["id"].as_str().unwrap_or_default().to_owned();
     let (cc, customer, _) = new_customer("audit").await?;
     let added = add_to_cart(&cc, &base, &customer, &product_id, 1).await?;
     anyhow::ensure!(added.status == 200, "add: {}", added.text);
     let placed = e2e::place_order(&cc, &base, &customer).await?;
     anyhow::ensure!(placed.status == 201, "place: {}", placed.text);
-    let order = placed.json["data"]["id"].as_str().unwrap_or_default().to_owned();
+    let order = placed.json["data"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
 
     let request_id = format!("audit-e2e-{}", tag());
     let cancelled = send(
@@ -63,7 +69,10 @@ async fn admin_writes_are_audited_with_their_request_and_readable_on_every_insta
         );
     }
     let created = audit_of(&base, &admin, &format!("product:{product_id}")).await?;
-    let actions: Vec<&str> = created.iter().filter_map(|e| e["action"].as_str()).collect();
+    let actions: Vec<&str> = created
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
     assert!(actions.contains(&"product.create"), "{created:?}");
     Ok(())
 }
@@ -74,7 +83,15 @@ async fn the_apis_database_role_cannot_update_delete_or_truncate_the_log() -> an
     let base = nginx_url();
     let admin = admin_token(&c).await?;
     // At least one row to attack.
-    create_product(&c, &base, &admin, &format!("Audit target {}", tag()), 1, 100).await?;
+    create_product(
+        &c,
+        &base,
+        &admin,
+        &format!("Audit target {}", tag()),
+        1,
+        100,
+    )
+    .await?;
     // The connection the API itself uses (DATABASE_URL of the stack's .env).
     let db = database().await?;
     let count = || async {

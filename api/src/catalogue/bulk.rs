@@ -4,7 +4,10 @@
 use poem_openapi::Object;
 use serde_json::{Map, Value};
 
-use super::model::{Category, FieldError, NewProduct};
+use super::{
+    categories::KnownCategories,
+    model::{FieldError, NewProduct},
+};
 
 /// Columns a file must have.
 pub const REQUIRED_COLUMNS: [&str; 4] = ["name", "price_cents", "category", "stock"];
@@ -79,14 +82,20 @@ fn text(row: &Map<String, Value>, field: &'static str) -> Result<Option<String>,
     }
 }
 
-/// Validates one row.
-pub fn parse_row(row: &Map<String, Value>) -> Result<NewProduct, FieldError> {
+/// Validates one row; its category must be one of `known` (a code or a slug).
+pub fn parse_row(
+    row: &Map<String, Value>,
+    known: &KnownCategories,
+) -> Result<NewProduct, FieldError> {
     let name = text(row, "name")?.ok_or(("name", "is required".to_owned()))?;
     let price = integer(row, "price_cents")?.ok_or(("price_cents", "is required".to_owned()))?;
     let category_raw = text(row, "category")?.ok_or(("category", "is required".to_owned()))?;
-    let category = Category::parse(&category_raw).ok_or((
+    let category = known.code_of(&category_raw).map(str::to_owned).ok_or((
         "category",
-        format!("`{category_raw}` is not a known category"),
+        format!(
+            "`{}` is not a known category",
+            category_raw.trim().chars().take(100).collect::<String>()
+        ),
     ))?;
     let stock = integer(row, "stock")?.ok_or(("stock", "is required".to_owned()))?;
     NewProduct::parse(
@@ -104,6 +113,7 @@ pub fn parse_row(row: &Map<String, Value>) -> Result<NewProduct, FieldError> {
 
 fn collect(
     rows: impl Iterator<Item = Result<Map<String, Value>, String>>,
+    known: &KnownCategories,
 ) -> Result<Parsed, FileError> {
     let mut parsed = Parsed::default();
     for (i, row) in rows.enumerate() {
@@ -118,7 +128,7 @@ fn collect(
                 field: "(row)".into(),
                 problem,
             }),
-            Ok(row) => match parse_row(&row) {
+            Ok(row) => match parse_row(&row, known) {
                 Ok(p) => parsed.valid.push(p),
                 Err((field, problem)) => parsed.errors.push(RowError {
                     row: n,
@@ -134,8 +144,8 @@ fn collect(
     Ok(parsed)
 }
 
-/// Parses a CSV file with a header row.
-pub fn parse_csv(data: &str) -> Result<Parsed, FileError> {
+/// Parses a CSV file with a header row; categories must be among `known`.
+pub fn parse_csv(data: &str, known: &KnownCategories) -> Result<Parsed, FileError> {
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .flexible(true)
@@ -181,25 +191,39 @@ pub fn parse_csv(data: &str) -> Result<Parsed, FileError> {
             .map(|(h, v)| (h.clone(), Value::String(v.to_owned())))
             .collect())
     });
-    collect(rows)
+    collect(rows, known)
 }
 
-/// Parses a JSON array of row objects.
-pub fn parse_json(rows: Vec<Value>) -> Result<Parsed, FileError> {
-    collect(rows.into_iter().map(|v| match v {
-        Value::Object(map) => Ok(map),
-        _ => Err("must be a JSON object".to_owned()),
-    }))
+/// Parses a JSON array of row objects; categories must be among `known`.
+pub fn parse_json(rows: Vec<Value>, known: &KnownCategories) -> Result<Parsed, FileError> {
+    collect(
+        rows.into_iter().map(|v| match v {
+            Value::Object(map) => Ok(map),
+            _ => Err("must be a JSON object".to_owned()),
+        }),
+        known,
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn known() -> KnownCategories {
+        KnownCategories::new(
+            [
+                ("BEVERAGES", "beverages"),
+                ("DAIRY_BAKERY", "dairy-bakery"),
+                ("STAPLES", "staples"),
+            ]
+            .map(|(c, s)| (c.to_owned(), s.to_owned())),
+        )
+    }
+
     #[test]
     fn a_csv_with_bad_rows_reports_each_by_row_and_field() {
         let csv = "name,price_cents,category,stock\nTea,450,BEVERAGES,10\n,100,BEVERAGES,1\nMilk,-5,DAIRY_BAKERY,3\nBread,200,BAKERY,2\nRice,300,STAPLES,x\n";
-        let parsed = parse_csv(csv).map_err(|e| e.0);
+        let parsed = parse_csv(csv, &known()).map_err(|e| e.0);
         let parsed = parsed.unwrap_or_default();
         assert_eq!(parsed.total, 5);
         assert_eq!(parsed.valid.len(), 1);
@@ -221,7 +245,7 @@ mod tests {
 
     #[test]
     fn a_csv_missing_a_required_column_is_refused_whole() {
-        let err = parse_csv("name,price_cents\nTea,1\n")
+        let err = parse_csv("name,price_cents\nTea,1\n", &known())
             .err()
             .map(|e| e.0)
             .unwrap_or_default();
@@ -235,7 +259,7 @@ mod tests {
             {"name": "Tea", "price_cents": 1.5, "category": "BEVERAGES", "stock": 1},
             "not an object"
         ]);
-        let parsed = parse_json(rows.as_array().cloned().unwrap_or_default())
+        let parsed = parse_json(rows.as_array().cloned().unwrap_or_default(), &known())
             .map_err(|e| e.0)
             .unwrap_or_default();
         assert_eq!(parsed.valid.len(), 1);

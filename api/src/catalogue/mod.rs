@@ -7,6 +7,7 @@
 
 pub mod bulk;
 pub mod cache;
+pub mod categories;
 pub mod error;
 pub mod image_cache;
 pub mod images;

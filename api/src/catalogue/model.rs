@@ -5,81 +5,6 @@ use poem_openapi::{Enum, Object};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// Product categories (the original shop's list).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Serialize, Deserialize)]
-#[oai(rename_all = "SCREAMING_SNAKE_CASE")]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Category {
-    /// Fruits and vegetables.
-    FruitsVegetables,
-    /// Dairy and bakery.
-    DairyBakery,
-    /// Snacks and branded foods.
-    SnacksBrandedFoods,
-    /// Beverages.
-    Beverages,
-    /// Personal care.
-    PersonalCare,
-    /// Household supplies.
-    HouseholdSupplies,
-    /// Meat and seafood.
-    MeatSeafood,
-    /// Gourmet and world food.
-    GourmetWorldFood,
-    /// Baby care.
-    BabyCare,
-    /// Cleaning and household.
-    CleaningHousehold,
-    /// Staples.
-    Staples,
-    /// Pet care.
-    PetCare,
-}
-
-impl Category {
-    /// Every category.
-    pub const ALL: [Self; 12] = [
-        Self::FruitsVegetables,
-        Self::DairyBakery,
-        Self::SnacksBrandedFoods,
-        Self::Beverages,
-        Self::PersonalCare,
-        Self::HouseholdSupplies,
-        Self::MeatSeafood,
-        Self::GourmetWorldFood,
-        Self::BabyCare,
-        Self::CleaningHousehold,
-        Self::Staples,
-        Self::PetCare,
-    ];
-
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::FruitsVegetables => "FRUITS_VEGETABLES",
-            Self::DairyBakery => "DAIRY_BAKERY",
-            Self::SnacksBrandedFoods => "SNACKS_BRANDED_FOODS",
-            Self::Beverages => "BEVERAGES",
-            Self::PersonalCare => "PERSONAL_CARE",
-            Self::HouseholdSupplies => "HOUSEHOLD_SUPPLIES",
-            Self::MeatSeafood => "MEAT_SEAFOOD",
-            Self::GourmetWorldFood => "GOURMET_WORLD_FOOD",
-            Self::BabyCare => "BABY_CARE",
-            Self::CleaningHousehold => "CLEANING_HOUSEHOLD",
-            Self::Staples => "STAPLES",
-            Self::PetCare => "PET_CARE",
-        }
-    }
-
-    /// Parses a stored or submitted name.
-    pub fn parse(raw: &str) -> Option<Self> {
-        let raw = raw.trim();
-        Self::ALL
-            .into_iter()
-            .find(|c| c.as_str().eq_ignore_ascii_case(raw))
-    }
-}
-
 /// Where a product is in its life: `draft` → `published` → `archived` (and back).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Serialize, Deserialize)]
 #[oai(rename_all = "lowercase")]
@@ -139,8 +64,8 @@ pub struct ProductView {
     pub price_cents: i64,
     /// ISO 4217 code.
     pub currency: String,
-    /// Category.
-    pub category: Category,
+    /// The code of its category (`GET /api/categories`), e.g. `STAPLES`.
+    pub category: String,
     /// Units in stock.
     pub stock: i32,
     /// At or below this stock, admins are warned.
@@ -172,8 +97,8 @@ pub struct Product {
     pub price_cents: i64,
     /// ISO 4217 code.
     pub currency: String,
-    /// Category.
-    pub category: Category,
+    /// Category code.
+    pub category: String,
     /// Units in stock.
     pub stock: i32,
     /// Low-stock threshold.
@@ -254,8 +179,8 @@ pub struct NewProduct {
     pub price_cents: i64,
     /// Currency.
     pub currency: String,
-    /// Category.
-    pub category: Category,
+    /// Category code, one in the `categories` table (`categories::resolve`).
+    pub category: String,
     /// Initial stock.
     pub stock: i32,
     /// Low-stock threshold.
@@ -346,7 +271,7 @@ impl NewProduct {
         description: Option<&str>,
         price_cents: i64,
         currency: Option<&str>,
-        category: Category,
+        category: String,
         stock: i64,
         low_stock_threshold: Option<i64>,
     ) -> Result<Self, FieldError> {

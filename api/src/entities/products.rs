@@ -1,6 +1,7 @@
-//! `products` (migration `m20261122_000003_catalogue`). The schema's `CHECK`s hold
-//! `category` to a known category code (migration 0013), `status` to `draft`/`published`/`archived`, `stock` to
-//! `0..=1_000_000_000`; `version` counts the edits `PATCH` makes, not stock moves.
+//! `products` (migration `m20261122_000003_catalogue`). A foreign key holds
+//! `category` to a category code (`categories.code`, migration 0013); `CHECK`s hold
+//! `status` to `draft`/`published`/`archived`, `stock` to `0..=1_000_000_000`;
+//! `version` counts the edits `PATCH` makes, not stock moves.
 
 use sea_orm::entity::prelude::*;
 
@@ -19,7 +20,7 @@ pub struct Model {
     pub price_cents: i64,
     /// ISO 4217 code (default `USD`).
     pub currency: String,
-    /// One of the 12 category codes, e.g. `STAPLES`.
+    /// The code of its category (`categories.code`), e.g. `STAPLES`.
     pub category: String,
     /// Units in stock.
     pub stock: i32,

@@ -49,6 +49,18 @@ pub fn constraint_violation(err: &sea_orm::DbErr) -> Option<ApiError> {
         return None;
     };
     let constraint = e.constraint().unwrap_or("unnamed");
+    if e.code().as_deref() == Some("23503") && constraint == "products_category_fk" {
+        // A product written into a category deleted meanwhile (the category's
+        // delete counts products under a lock, so it never fails on this key).
+        return Some(
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "UNKNOWN_CATEGORY",
+                "category: no such category (it was deleted meanwhile)",
+            )
+            .with_details(json!({ "field": "category", "constraint": constraint })),
+        );
+    }
     let (status, code, message) = match e.code().as_deref() {
         Some("23505") => (
             StatusCode::CONFLICT,

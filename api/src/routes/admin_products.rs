@@ -21,9 +21,9 @@ use super::ApiTags;
 use crate::{
     auth::extract::AdminAuth,
     catalogue::{
-        bulk,
+        bulk, categories,
         error::CatalogueError,
-        model::{self, Category, NewProduct, ProductView},
+        model::{self, NewProduct, ProductView},
         repo::{self, ProductPatch, Versioned},
         service,
     },
@@ -59,12 +59,13 @@ impl AdminProductsApi {
         body: JsonBody<CreateProduct>,
     ) -> Result<Created, Failure<outcomes::CreateProduct>> {
         let b = &body.0;
+        let category = categories::resolve(&state.db, &b.category).await?;
         let product = NewProduct::parse(
             &b.name,
             b.description.as_deref(),
             b.price_cents,
             b.currency.as_deref(),
-            b.category,
+            category,
             b.stock,
             b.low_stock_threshold,
         )
@@ -87,12 +88,7 @@ impl AdminProductsApi {
         _admin: AdminAuth,
         form: UploadProduct,
     ) -> Result<Created, Failure<outcomes::UploadProduct>> {
-        let category = Category::parse(&form.category).ok_or_else(|| {
-            ApiError::validation(
-                "category",
-                format!("`{}` is not a known category", form.category),
-            )
-        })?;
+        let category = categories::resolve(&state.db, &form.category).await?;
         let product = NewProduct::parse(
             &form.name,
             form.description.as_deref(),
@@ -122,9 +118,10 @@ impl AdminProductsApi {
         atomic: Query<Option<bool>>,
         file: BulkFile,
     ) -> Result<Json<Envelope<BulkReport>>, Failure<outcomes::BulkImport>> {
+        let known = categories::known(&state.db).await?;
         let parsed = match file {
-            BulkFile::Csv(text) => bulk::parse_csv(&text.0),
-            BulkFile::Json(rows) => bulk::parse_json(rows.0),
+            BulkFile::Csv(text) => bulk::parse_csv(&text.0, &known),
+            BulkFile::Json(rows) => bulk::parse_json(rows.0, &known),
         }
         .map_err(|e| {
             ApiError::new(StatusCode::BAD_REQUEST, "INVALID_FILE", e.0.clone())
@@ -224,7 +221,10 @@ impl AdminProductsApi {
                 .map(model::check_currency)
                 .transpose()
                 .map_err(CatalogueError::from)?,
-            category: b.category,
+            category: match b.category.as_deref() {
+                Some(raw) => Some(categories::resolve(&state.db, raw).await?),
+                None => None,
+            },
             low_stock_threshold: b
                 .low_stock_threshold
                 .map(|n| model::check_count("low_stock_threshold", n))

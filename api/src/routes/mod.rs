@@ -20,10 +20,12 @@ macro_rules! redacted_debug {
 pub mod addresses;
 pub mod admin;
 pub mod admin_audit;
+pub mod admin_categories;
 pub mod admin_orders;
 pub mod admin_products;
 pub mod auth;
 pub mod cart;
+pub mod categories;
 mod credentials;
 pub mod docs;
 pub mod health;

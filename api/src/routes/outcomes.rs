@@ -38,6 +38,12 @@ const IMAGE_REFUSALS: &str = "`UNSUPPORTED_IMAGE_TYPE`: an image that is not JPE
     or WebP by its bytes";
 const IMAGE_TOO_LARGE: &str = "`IMAGE_TOO_LARGE`: an image over 5 MB; \
     `PAYLOAD_TOO_LARGE`: the whole body over the route's limit";
+const UNKNOWN_CATEGORY: &str = "`UNKNOWN_CATEGORY`: `category` is no category's code or \
+    slug (`GET /api/categories`), or the category was deleted meanwhile";
+const CATEGORY_FIELDS: &str = "`UNKNOWN_PARENT`: `parent_id` is no category; \
+    `CATEGORY_CYCLE`: `parent_id` is the category itself or one of its descendants; \
+    `CATEGORY_TOO_DEEP`: the tree would be deeper than 8 levels (all with \
+    `details.field` = `parent_id`)";
 const LEGACY_ORDER: &str = "`CART_EMPTY`, `INSUFFICIENT_STOCK`, \
     `PRODUCT_UNAVAILABLE`: the legacy frontend's 400 for an order it cannot place";
 
@@ -109,7 +115,8 @@ outcomes!(
 outcomes!(
     /// `GET /api/products`.
     pub ListProducts {
-        422 => "`PAGE_TOO_DEEP`: past the deepest page served; narrow the query",
+        422 => "`PAGE_TOO_DEEP`: past the deepest page served; narrow the query; \
+            `UNKNOWN_CATEGORY`: `category` is no category's code or slug",
         503 => UNAVAILABLE,
     }
 );
@@ -214,6 +221,7 @@ outcomes!(
     pub CreateProduct {
         401 => UNAUTHORIZED,
         403 => ADMIN_ONLY,
+        422 => UNKNOWN_CATEGORY,
         503 => UNAVAILABLE,
     }
 );
@@ -224,6 +232,7 @@ outcomes!(
         403 => ADMIN_ONLY,
         413 => IMAGE_TOO_LARGE,
         415 => IMAGE_REFUSALS,
+        422 => UNKNOWN_CATEGORY,
         503 => UNAVAILABLE,
     }
 );
@@ -233,7 +242,9 @@ outcomes!(
         400 => "`INVALID_FILE`: the file is not CSV or JSON as documented",
         401 => UNAUTHORIZED,
         403 => ADMIN_ONLY,
-        422 => "`BULK_VALIDATION_FAILED`: with `atomic=true`, a row is bad (each named in `details`)",
+        422 => "`BULK_VALIDATION_FAILED`: with `atomic=true`, a row is bad (each named in \
+            `details`; a category no category's code or slug among them); \
+            `UNKNOWN_CATEGORY`: a row's category was deleted during the import",
         503 => UNAVAILABLE,
     }
 );
@@ -244,6 +255,7 @@ outcomes!(
         403 => ADMIN_ONLY,
         404 => PRODUCT_MISSING,
         409 => "`VERSION_CONFLICT`: the product changed since the `version` sent (`details.current_version`)",
+        422 => UNKNOWN_CATEGORY,
         503 => UNAVAILABLE,
     }
 );
@@ -301,6 +313,40 @@ outcomes!(
         401 => UNAUTHORIZED,
         409 => "`IDEMPOTENCY_IN_PROGRESS`",
         422 => "`MIXED_CURRENCIES`: the cart mixes currencies",
+        503 => UNAVAILABLE,
+    }
+);
+outcomes!(
+    /// `POST /api/admin/categories`.
+    pub CreateCategory {
+        401 => UNAUTHORIZED,
+        403 => ADMIN_ONLY,
+        409 => "`SLUG_TAKEN`: another category has this slug; `CODE_TAKEN`: another \
+            category has the code this slug makes; `CATEGORY_LIMIT`: the shop holds 1000 \
+            categories already",
+        422 => CATEGORY_FIELDS,
+        503 => UNAVAILABLE,
+    }
+);
+outcomes!(
+    /// `PATCH /api/admin/categories/{id}`.
+    pub UpdateCategory {
+        401 => UNAUTHORIZED,
+        403 => ADMIN_ONLY,
+        404 => "`NOT_FOUND`: no such category",
+        409 => "`SLUG_TAKEN`: another category has this slug",
+        422 => CATEGORY_FIELDS,
+        503 => UNAVAILABLE,
+    }
+);
+outcomes!(
+    /// `DELETE /api/admin/categories/{id}`.
+    pub DeleteCategory {
+        401 => UNAUTHORIZED,
+        403 => ADMIN_ONLY,
+        404 => "`NOT_FOUND`: no such category",
+        409 => "`CATEGORY_NOT_EMPTY`: products of any status are in it (`details.products`); \
+            `CATEGORY_HAS_CHILDREN`: it has sub-categories (`details.children`)",
         503 => UNAVAILABLE,
     }
 );

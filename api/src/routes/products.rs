@@ -18,8 +18,9 @@ use super::ApiTags;
 use crate::{
     catalogue::{
         cache::{self, CacheOutcome},
+        categories::{self, CategoryError},
         image_cache::{CachedImage, served_content_type},
-        model::{Category, ProductView},
+        model::ProductView,
         repo::{self, ListQuery, Sort},
     },
     envelope::{Envelope, JsonBytes, Pagination},
@@ -109,7 +110,7 @@ pub enum ProductResponse {
 struct RawListing {
     page: Option<u64>,
     page_size: Option<u64>,
-    category: Option<Category>,
+    category: Option<String>,
     min_price_cents: Option<i64>,
     max_price_cents: Option<i64>,
     in_stock: Option<bool>,
@@ -181,6 +182,19 @@ impl RawListing {
     }
 }
 
+/// The code of the category a listing filters by (its code or slug, any case), from
+/// the cached category list: 422 `UNKNOWN_CATEGORY` when there is none. The key of a
+/// filtered listing then holds a code, one of a closed set, so made-up categories
+/// cannot mint cache keys.
+async fn listed_category(state: &SharedState, raw: &str) -> Result<String, ApiError> {
+    let (rows, _) = categories::tree_rows(&state.db, &state.catalogue).await?;
+    let wanted = raw.trim();
+    rows.iter()
+        .find(|c| c.code.eq_ignore_ascii_case(wanted) || c.slug.eq_ignore_ascii_case(wanted))
+        .map(|c| c.code.clone())
+        .ok_or_else(|| CategoryError::UnknownCategory(raw.to_owned()).into())
+}
+
 /// One page of a listing, from the cache when the page is cached (`X-Cache`).
 async fn listing(state: &SharedState, query: ListQuery) -> Result<ListResponse, ApiError> {
     let (page, page_size) = (query.page, query.page_size);
@@ -237,8 +251,9 @@ impl ProductsApi {
         page: Query<Option<u64>>,
         /// Items per page, 1 to 100 (default 20).
         page_size: Query<Option<u64>>,
-        /// Only this category.
-        category: Query<Option<Category>>,
+        /// Only this category and its descendants: a code or slug of
+        /// `GET /api/categories`, any case. Unknown: 422 `UNKNOWN_CATEGORY`.
+        category: Query<Option<String>>,
         /// Lowest price in cents.
         min_price_cents: Query<Option<i64>>,
         /// Highest price in cents.
@@ -261,6 +276,13 @@ impl ProductsApi {
             sort: sort.0,
         }
         .validate()?;
+        let query = ListQuery {
+            category: match query.category {
+                Some(raw) => Some(listed_category(&state, &raw).await?),
+                None => None,
+            },
+            ..query
+        };
         Ok(listing(&state, query).await?)
     }
 

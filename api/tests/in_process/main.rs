@@ -9,6 +9,7 @@ mod audit;
 mod auth;
 mod beside_orders;
 mod catalogue;
+mod categories;
 mod coherence;
 mod images;
 mod instance;

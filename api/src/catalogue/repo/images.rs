@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::ProductRow;
 use crate::{
-    catalogue::model::{Category, Image, Product, ProductStatus},
+    catalogue::model::{Image, Product, ProductStatus},
     entities::product_images,
     sql::stmt,
 };
@@ -61,15 +61,9 @@ pub async fn with_images(
         .collect()
 }
 
-/// A row and its images as a [`Product`]. A category outside the 12 known ones
-/// (which the schema's `CHECK` forbids) is an error, never silently another category.
+/// A row and its images as a [`Product`]. Its category is a code the
+/// `categories` table holds (a foreign key).
 fn product(r: ProductRow, images: Vec<Image>) -> Result<Product, DbErr> {
-    let category = Category::parse(&r.category).ok_or_else(|| {
-        DbErr::Type(format!(
-            "product {} has the unknown category `{}`",
-            r.id, r.category
-        ))
-    })?;
     Ok(Product {
         images,
         id: r.id,
@@ -77,7 +71,7 @@ fn product(r: ProductRow, images: Vec<Image>) -> Result<Product, DbErr> {
         description: r.description,
         price_cents: r.price_cents,
         currency: r.currency,
-        category,
+        category: r.category,
         stock: r.stock,
         low_stock_threshold: r.low_stock_threshold,
         status: ProductStatus::parse(&r.status).unwrap_or(ProductStatus::Archived),

@@ -4,10 +4,7 @@
 use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Value};
 
 use super::{COLUMNS, Count, ProductRow, with_images};
-use crate::{
-    catalogue::model::{Category, Product},
-    sql::stmt,
-};
+use crate::{catalogue::model::Product, sql::stmt};
 
 /// Sort orders of listings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, poem_openapi::Enum, serde::Serialize)]
@@ -42,8 +39,9 @@ pub struct ListQuery {
     pub page: u64,
     /// Page size, 1..=100.
     pub page_size: u64,
-    /// Category filter.
-    pub category: Option<Category>,
+    /// Category filter: the code of a category the table holds; the listing shows
+    /// its products and those of all its descendants.
+    pub category: Option<String>,
     /// Minimum price.
     pub min_price_cents: Option<i64>,
     /// Maximum price.
@@ -70,9 +68,16 @@ pub async fn list(db: &impl ConnectionTrait, q: &ListQuery) -> Result<(Vec<Produ
         values.push(v);
         format!("${}", values.len())
     };
-    if let Some(c) = q.category {
-        let p = bind(c.as_str().into(), &mut values);
-        conditions.push(format!("category = {p}"));
+    if let Some(c) = &q.category {
+        let p = bind(c.clone().into(), &mut values);
+        // The category and its descendants (`UNION` stops on a repeated row).
+        conditions.push(format!(
+            "category IN (WITH RECURSIVE sub AS (
+                 SELECT id, code FROM categories WHERE code = {p}
+                 UNION
+                 SELECT c.id, c.code FROM categories c JOIN sub ON c.parent_id = sub.id
+             ) SELECT code FROM sub)"
+        ));
     }
     if let Some(min) = q.min_price_cents {
         let p = bind(min.into(), &mut values);

@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use super::{COLUMNS, ProductRow, with_images};
 use crate::{
-    catalogue::model::{Category, NewProduct, Product, ProductStatus},
+    catalogue::model::{NewProduct, Product, ProductStatus},
     entities::products,
     sql::stmt,
 };
@@ -34,7 +34,7 @@ pub async fn insert(db: &impl ConnectionTrait, p: &NewProduct) -> Result<Uuid, D
         description: Set(p.description.clone()),
         price_cents: Set(p.price_cents),
         currency: Set(p.currency.clone()),
-        category: Set(p.category.as_str().to_owned()),
+        category: Set(p.category.clone()),
         stock: Set(p.stock),
         low_stock_threshold: Set(p.low_stock_threshold),
         ..Default::default()
@@ -70,7 +70,7 @@ pub async fn insert_many(db: &impl ConnectionTrait, products: &[NewProduct]) -> 
                 p.description.clone().into(),
                 p.price_cents.into(),
                 p.currency.clone().into(),
-                p.category.as_str().into(),
+                p.category.clone().into(),
                 p.stock.into(),
                 p.low_stock_threshold.into(),
             ]);
@@ -101,8 +101,8 @@ pub struct ProductPatch {
     pub price_cents: Option<i64>,
     /// New currency.
     pub currency: Option<String>,
-    /// New category.
-    pub category: Option<Category>,
+    /// New category code (one the table holds).
+    pub category: Option<String>,
     /// New threshold.
     pub low_stock_threshold: Option<i32>,
     /// New status.
@@ -147,8 +147,8 @@ pub async fn update(
     if let Some(v) = &patch.currency {
         set("currency", v.clone().into());
     }
-    if let Some(v) = patch.category {
-        set("category", v.as_str().into());
+    if let Some(v) = &patch.category {
+        set("category", v.clone().into());
     }
     if let Some(v) = patch.low_stock_threshold {
         set("low_stock_threshold", v.into());

@@ -9,7 +9,7 @@ use poem_openapi::{
 use crate::{
     catalogue::{
         bulk::RowError,
-        model::{Category, ProductStatus, ProductView},
+        model::{ProductStatus, ProductView},
     },
     envelope::Envelope,
 };
@@ -25,8 +25,9 @@ pub struct CreateProduct {
     pub price_cents: i64,
     /// ISO 4217 code (default `USD`).
     pub currency: Option<String>,
-    /// Category.
-    pub category: Category,
+    /// Category: the code of one in `GET /api/categories` (any case; its slug is
+    /// accepted too). Unknown: 422 `UNKNOWN_CATEGORY`.
+    pub category: String,
     /// Initial stock, 0 to 1000000.
     pub stock: i64,
     /// Low-stock threshold (default 5).
@@ -46,7 +47,7 @@ pub struct UploadProduct {
     pub price_cents: i64,
     /// ISO 4217 code (default `USD`).
     pub currency: Option<String>,
-    /// Category.
+    /// Category code or slug (`GET /api/categories`). Unknown: 422 `UNKNOWN_CATEGORY`.
     pub category: String,
     /// Initial stock.
     pub stock: i64,
@@ -70,8 +71,9 @@ pub struct PatchProduct {
     pub price_cents: Option<i64>,
     /// New currency.
     pub currency: Option<String>,
-    /// New category.
-    pub category: Option<Category>,
+    /// New category code or slug (`GET /api/categories`). Unknown: 422
+    /// `UNKNOWN_CATEGORY`.
+    pub category: Option<String>,
     /// New low-stock threshold.
     pub low_stock_threshold: Option<i64>,
     /// `active` or `archived`.

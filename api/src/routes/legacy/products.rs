@@ -10,9 +10,9 @@ use uuid::Uuid;
 use crate::{
     auth::extract::AdminAuth,
     catalogue::{
-        cache,
+        cache, categories,
         error::CatalogueError,
-        model::{Category, ImageRef, NewProduct, ProductView},
+        model::{ImageRef, NewProduct, ProductView},
         repo, service,
     },
     error::ApiError,
@@ -70,8 +70,8 @@ pub struct LegacyProduct {
     pub price: String,
     /// Units in stock.
     pub stock: i32,
-    /// Category.
-    pub category: Category,
+    /// Category code, e.g. `STAPLES` (the original shop's 12, and any added since).
+    pub category: String,
     /// Path of the main image (served by every instance); `null` without images.
     #[oai(nullable)]
     pub image_url: Option<String>,
@@ -125,12 +125,10 @@ impl LegacyProductsApi {
             .trim()
             .parse()
             .map_err(|_| ApiError::validation("stock", "must be a whole number"))?;
-        let category = Category::parse(&form.category).ok_or_else(|| {
-            ApiError::validation(
-                "category",
-                format!("`{}` is not a known category", form.category),
-            )
-        })?;
+        // As the original shop did: 400 for a category it does not know.
+        let category = categories::resolve(&state.db, &form.category)
+            .await
+            .map_err(categories::CategoryError::into_legacy)?;
         let product = NewProduct::parse(
             &form.name,
             form.description.as_deref(),
