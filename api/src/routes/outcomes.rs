@@ -248,6 +248,36 @@ outcomes!(
     }
 );
 outcomes!(
+    /// `GET /api/admin/products`.
+    pub AdminListProducts {
+        401 => UNAUTHORIZED,
+        403 => ADMIN_ONLY,
+        422 => "`PAGE_TOO_DEEP`: past the deepest page served; filter by `status`",
+        503 => UNAVAILABLE,
+    }
+);
+outcomes!(
+    /// `GET /api/admin/products/{id}`.
+    pub AdminReadProduct {
+        401 => UNAUTHORIZED,
+        403 => ADMIN_ONLY,
+        404 => "`NOT_FOUND`: no such product",
+        503 => UNAVAILABLE,
+    }
+);
+outcomes!(
+    /// `POST /api/admin/products/{id}/publish`, `/unpublish`, `/archive`.
+    pub ProductTransition {
+        401 => UNAUTHORIZED,
+        403 => ADMIN_ONLY,
+        404 => "`NOT_FOUND`: no such product",
+        409 => "`PRODUCT_STATE_CONFLICT`: the product is not in a status this move starts \
+            from (`details.current_status`, `details.allowed_from`); of concurrent moves \
+            of one product one wins, the others get this",
+        503 => UNAVAILABLE,
+    }
+);
+outcomes!(
     /// `DELETE /api/admin/products/{id}`.
     pub ArchiveProduct {
         401 => UNAUTHORIZED,
