@@ -12,9 +12,12 @@
 //! 4. returns the product as it now is.
 //!
 //! Routes call only these; no route touches the cache after a write. Orders are not
-//! catalogue writes: they move stock inside the order's own transaction and bump the
-//! stock version (`CatalogueCache::stock_moved`), which keeps listings cached while
-//! orders flow (see `catalogue::cache`).
+//! catalogue writes: they move stock inside the order's own transaction, and
+//! `orders::service` (placement, transitions that give stock back) bumps the stock
+//! version after its commit (`CatalogueCache::stock_moved`), never the generation, so
+//! listings stay cached while orders flow (see `catalogue::cache`). The only other
+//! bumps are an idempotent replay's (the first answer may have been cut off before
+//! its bump) and the expiry job's.
 
 use poem_openapi::types::multipart::Upload;
 use sea_orm::{DatabaseConnection, TransactionTrait};
