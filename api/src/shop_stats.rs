@@ -39,14 +39,16 @@ pub struct OrderStats {
 /// The catalogue.
 #[derive(Debug, Clone, Object)]
 pub struct ProductStats {
-    /// Active products.
+    /// Published products (on sale): the only ones customers see.
     pub total: i64,
-    /// Active products with no stock.
+    /// Published products with no stock.
     pub out_of_stock: i64,
-    /// Active products in stock at or below their low-stock threshold.
+    /// Published products in stock at or below their low-stock threshold.
     pub low_stock: i64,
     /// Archived products.
     pub archived: i64,
+    /// Draft products (admins only), not counted in `total`.
+    pub draft: i64,
 }
 
 /// Money taken.
@@ -148,6 +150,7 @@ struct Row {
     products_out_of_stock: i64,
     products_low_stock: i64,
     products_archived: i64,
+    products_draft: i64,
     revenue_by_currency: String,
     outbox_backlog: i64,
     outbox_oldest_pending_seconds: f64,
@@ -159,7 +162,7 @@ const QUERY: &str = "
 SELECT u.users_total, u.users_verified,
        o.orders_total, o.orders_pending, o.orders_paid, o.orders_shipped,
        o.orders_delivered, o.orders_cancelled, o.orders_refunded,
-       p.products_total, p.products_out_of_stock, p.products_low_stock, p.products_archived,
+       p.products_total, p.products_out_of_stock, p.products_low_stock, p.products_archived, p.products_draft,
        x.outbox_backlog, x.outbox_oldest_pending_seconds, x.outbox_parked,
        (SELECT count(*) FROM dead_letters) AS dead_lettered,
        (SELECT COALESCE(jsonb_agg(jsonb_build_object(
@@ -183,7 +186,8 @@ FROM (SELECT count(*) AS users_total,
              count(*) FILTER (WHERE status = 'published' AND stock = 0) AS products_out_of_stock,
              count(*) FILTER (WHERE status = 'published' AND stock > 0
                               AND stock <= low_stock_threshold) AS products_low_stock,
-             count(*) FILTER (WHERE status = 'archived') AS products_archived
+             count(*) FILTER (WHERE status = 'archived') AS products_archived,
+             count(*) FILTER (WHERE status = 'draft') AS products_draft
       FROM products) p,
      (SELECT count(*) FILTER (WHERE failed_at IS NULL) AS outbox_backlog,
              COALESCE(EXTRACT(EPOCH FROM now() - min(created_at) FILTER (WHERE failed_at IS NULL)), 0)::float8
@@ -217,6 +221,7 @@ pub async fn load(db: &impl ConnectionTrait) -> Result<ShopStats, DbErr> {
             out_of_stock: row.products_out_of_stock,
             low_stock: row.products_low_stock,
             archived: row.products_archived,
+            draft: row.products_draft,
         },
         revenue: RevenueStats::from_currencies(
             serde_json::from_str(&row.revenue_by_currency)

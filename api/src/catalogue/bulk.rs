@@ -6,13 +6,13 @@ use serde_json::{Map, Value};
 
 use super::{
     categories::KnownCategories,
-    model::{FieldError, NewProduct},
+    model::{FieldError, NewProduct, check_new_status},
 };
 
 /// Columns a file must have.
 pub const REQUIRED_COLUMNS: [&str; 4] = ["name", "price_cents", "category", "stock"];
 /// Columns a file may have.
-pub const KNOWN_COLUMNS: [&str; 7] = [
+pub const KNOWN_COLUMNS: [&str; 8] = [
     "name",
     "description",
     "price_cents",
@@ -20,6 +20,7 @@ pub const KNOWN_COLUMNS: [&str; 7] = [
     "category",
     "stock",
     "low_stock_threshold",
+    "status",
 ];
 /// Largest number of rows in one import.
 pub const MAX_ROWS: usize = 20_000;
@@ -82,8 +83,18 @@ fn text(row: &Map<String, Value>, field: &'static str) -> Result<Option<String>,
     }
 }
 
-/// Validates one row; its category must be one of `known` (a code or a slug).
+/// Validates one row, with its `status` (`published` when absent or empty); its
+/// category must be one of `known` (a code or a slug).
 pub fn parse_row(
+    row: &Map<String, Value>,
+    known: &KnownCategories,
+) -> Result<NewProduct, FieldError> {
+    let status = check_new_status(text(row, "status")?.as_deref())?;
+    parse_fields(row, known).map(|p| p.with_status(status))
+}
+
+/// Validates the fields of one row but its status.
+fn parse_fields(
     row: &Map<String, Value>,
     known: &KnownCategories,
 ) -> Result<NewProduct, FieldError> {
@@ -241,6 +252,33 @@ mod tests {
                 (5, "stock")
             ]
         );
+    }
+
+    #[test]
+    fn each_row_has_its_own_status_and_a_bad_one_is_that_rows_error() {
+        let csv = "name,price_cents,category,stock,status\nTea,450,BEVERAGES,10,draft\nMilk,100,DAIRY_BAKERY,1,\nRice,300,STAPLES,2,Published\nBread,200,STAPLES,2,archived\nSalt,90,STAPLES,2,gone\n";
+        let parsed = parse_csv(csv, &known())
+            .map_err(|e| e.0)
+            .unwrap_or_default();
+        let statuses: Vec<(&str, &str)> = parsed
+            .valid
+            .iter()
+            .map(|p| (p.name.as_str(), p.status.as_str()))
+            .collect();
+        assert_eq!(
+            statuses,
+            [
+                ("Tea", "draft"),
+                ("Milk", "published"),
+                ("Rice", "published")
+            ]
+        );
+        let errors: Vec<(u64, &str)> = parsed
+            .errors
+            .iter()
+            .map(|e| (e.row, e.field.as_str()))
+            .collect();
+        assert_eq!(errors, [(4, "status"), (5, "status")]);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::{
     images::MAX_IMAGE_BYTES,
-    model::{FieldError, MAX_STOCK_LEVEL},
+    model::{FieldError, MAX_STOCK_LEVEL, ProductStatus, Transition},
 };
 use crate::error::ApiError;
 
@@ -49,6 +49,15 @@ pub enum CatalogueError {
     VersionConflict {
         /// The current version.
         current: i32,
+    },
+    /// The product is not in a state the transition starts from (409
+    /// `PRODUCT_STATE_CONFLICT` naming its status now).
+    #[error("cannot {} a product that is {}", .transition.verb(), .current.as_str())]
+    StateConflict {
+        /// The transition asked for.
+        transition: Transition,
+        /// The product's status now.
+        current: ProductStatus,
     },
     /// The stock would go below zero (409 `INSUFFICIENT_STOCK`).
     #[error("only {available} in stock")]
@@ -113,6 +122,23 @@ impl From<CatalogueError> for ApiError {
                 "the product changed since you read it; reload and retry",
             )
             .with_details(json!({ "current_version": current })),
+            E::StateConflict {
+                transition,
+                current,
+            } => ApiError::new(
+                StatusCode::CONFLICT,
+                "PRODUCT_STATE_CONFLICT",
+                format!(
+                    "cannot {} this product: it is {}",
+                    transition.verb(),
+                    current.as_str()
+                ),
+            )
+            .with_details(json!({
+                "current_status": current.as_str(),
+                "action": transition.verb(),
+                "allowed_from": transition.from().iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+            })),
             E::StockBelowZero {
                 product_id,
                 available,

@@ -40,6 +40,79 @@ impl ProductStatus {
     }
 }
 
+/// The status a new product is created in: `draft` or `published` (the default, what
+/// the legacy upload implies, so the original frontend's products go on sale). A
+/// product is never created archived.
+pub fn check_new_status(raw: Option<&str>) -> Result<ProductStatus, FieldError> {
+    match raw.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(ProductStatus::Published),
+        Some(s) => match ProductStatus::parse(&s.to_ascii_lowercase()) {
+            Some(status @ (ProductStatus::Draft | ProductStatus::Published)) => Ok(status),
+            _ => Err((
+                "status",
+                format!(
+                    "`{}` is not a status a product is created in: `draft` or `published`",
+                    s.chars().take(20).collect::<String>()
+                ),
+            )),
+        },
+    }
+}
+
+/// An explicit move of a product between statuses: each starts only from the states
+/// it lists, decided by one conditional `UPDATE`, so of two concurrent moves of one
+/// product one wins and the other is told the status it found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    /// `draft` | `archived` → `published`.
+    Publish,
+    /// `published` → `draft`.
+    Unpublish,
+    /// `draft` | `published` → `archived`.
+    Archive,
+}
+
+impl Transition {
+    /// Every transition.
+    pub const ALL: [Self; 3] = [Self::Publish, Self::Unpublish, Self::Archive];
+
+    /// The verb, as in the route and the audit action (`product.<verb>`).
+    pub fn verb(self) -> &'static str {
+        match self {
+            Self::Publish => "publish",
+            Self::Unpublish => "unpublish",
+            Self::Archive => "archive",
+        }
+    }
+
+    /// The audit action.
+    pub fn action(self) -> &'static str {
+        match self {
+            Self::Publish => "product.publish",
+            Self::Unpublish => "product.unpublish",
+            Self::Archive => "product.archive",
+        }
+    }
+
+    /// The states it starts from.
+    pub fn from(self) -> &'static [ProductStatus] {
+        match self {
+            Self::Publish => &[ProductStatus::Draft, ProductStatus::Archived],
+            Self::Unpublish => &[ProductStatus::Published],
+            Self::Archive => &[ProductStatus::Draft, ProductStatus::Published],
+        }
+    }
+
+    /// The state it ends in.
+    pub fn to(self) -> ProductStatus {
+        match self {
+            Self::Publish => ProductStatus::Published,
+            Self::Unpublish => ProductStatus::Draft,
+            Self::Archive => ProductStatus::Archived,
+        }
+    }
+}
+
 /// An image of a product.
 #[derive(Debug, Clone, Object, Serialize, Deserialize)]
 pub struct ImageRef {
@@ -185,6 +258,8 @@ pub struct NewProduct {
     pub stock: i32,
     /// Low-stock threshold.
     pub low_stock_threshold: i32,
+    /// The status it is created in: `draft` or `published` ([`check_new_status`]).
+    pub status: ProductStatus,
 }
 
 /// A field problem: (field, problem).
@@ -286,7 +361,14 @@ impl NewProduct {
                 "low_stock_threshold",
                 low_stock_threshold.unwrap_or(5),
             )?,
+            status: ProductStatus::Published,
         })
+    }
+
+    /// The same product, created in `status` (checked by [`check_new_status`]).
+    pub fn with_status(mut self, status: ProductStatus) -> Self {
+        self.status = status;
+        self
     }
 }
 

@@ -92,12 +92,18 @@ async fn product_state(
 }
 
 /// Checks that `product` is on sale with `quantity` in stock now; returns its currency.
+/// Unknown or draft: [`OrderError::UnknownProduct`] (404, alike); archived:
+/// [`OrderError::ProductUnavailable`] naming it.
 pub async fn check_available(
     db: &impl ConnectionTrait,
     product: Uuid,
     quantity: i32,
 ) -> Result<String, OrderError> {
-    let Some(p) = product_state(db, product).await? else {
+    // A draft is answered as no product at all: customers are never told one exists.
+    let Some(p) = product_state(db, product)
+        .await?
+        .filter(|p| p.status != "draft")
+    else {
         return Err(OrderError::UnknownProduct);
     };
     if p.status != "published" {

@@ -14,8 +14,8 @@
 //!    price snapshots, and empty the cart;
 //! 5. write the `order-placed` event to the outbox.
 //!
-//! The caller owns the transaction (and commits) and invalidates the catalogue cache
-//! before answering.
+//! The caller (`orders::service::place_order`) owns the transaction, commits, and
+//! records the stock move in the catalogue cache before answering.
 
 use std::collections::BTreeMap;
 

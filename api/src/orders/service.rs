@@ -9,9 +9,11 @@ use super::{
     cart,
     error::OrderError,
     idempotency,
+    lifecycle::{self, Change, Moved},
     place::{self, Buyer},
     repo::Order,
 };
+use crate::catalogue::cache::CatalogueCache;
 
 /// The `Idempotency-Key` a request claimed, and the answer to store under it in the
 /// order's own commit.
@@ -26,9 +28,12 @@ pub struct StoredAnswer<'a> {
 
 /// Places the order of `user` from their cart and commits; with a claimed key, its
 /// answer is stored in the same commit, or nothing is committed when the key was
-/// taken over meanwhile. The caller invalidates the catalogue cache.
+/// taken over meanwhile. After the commit, before the caller answers, it records in
+/// the catalogue cache that stock moved (the stock version, never the generation:
+/// listings stay cached while orders flow, see `catalogue::cache`).
 pub async fn place_order(
     db: &DatabaseConnection,
+    cache: &CatalogueCache,
     buyer: Buyer<'_>,
     claim: Option<StoredAnswer<'_>>,
 ) -> Result<Order, OrderError> {
@@ -40,8 +45,25 @@ pub async fn place_order(
         idempotency::complete(&txn, user, claim.key, claim.fence, 201, &body).await?;
     }
     txn.commit().await?;
+    cache.stock_moved().await;
     tracing::info!(order_id = %order.id, %user, total_cents = order.total_cents, "order placed");
     Ok(order)
+}
+
+/// Applies `change` to `order` (`lifecycle::transition`); when it gave stock back
+/// (a cancellation), records in the catalogue cache that stock moved, before the
+/// caller answers.
+pub async fn transition(
+    db: &DatabaseConnection,
+    cache: &CatalogueCache,
+    order: Uuid,
+    change: Change<'_>,
+) -> Result<Moved, OrderError> {
+    let moved = lifecycle::transition(db, order, change).await?;
+    if !moved.returned.is_empty() {
+        cache.stock_moved().await;
+    }
+    Ok(moved)
 }
 
 /// Adds `quantity` of `product` to the cart of `user` (or increases the line), in

@@ -1,9 +1,16 @@
-//! Admin catalogue writes. Each one commits, then invalidates the catalogue cache,
-//! then answers: when the admin hears "done", every instance lists the change.
+//! Admin catalogue: reads that see every status, and writes. Every write goes
+//! through `catalogue::service`, which commits it with its audit row and
+//! invalidates the catalogue cache before this answers: when the admin hears
+//! "done", every instance shows the change.
+//!
+//! Status moves are explicit routes, each from the states it lists:
+//! `publish` (draft | archived → published), `unpublish` (published → draft),
+//! `archive` (draft | published → archived). `PATCH` edits fields and never the
+//! status.
 
 mod dto;
 
-use poem::{http::StatusCode, web::Data};
+use poem::{Request, http::StatusCode, web::Data};
 use poem_openapi::{
     OpenApi,
     param::{Header, Path, Query},
@@ -17,49 +24,108 @@ pub use dto::{
     UploadProduct,
 };
 
-use super::ApiTags;
+use super::{ApiTags, orders::order_page};
 use crate::{
     auth::extract::AdminAuth,
     catalogue::{
         bulk, categories,
         error::CatalogueError,
-        model::{self, NewProduct, ProductView},
-        repo::{self, ProductPatch, Versioned},
-        service,
+        model::{self, NewProduct, ProductStatus, ProductView, Transition},
+        repo::{self, ProductPatch},
+        service::{self, Author},
     },
-    envelope::Envelope,
+    envelope::{Envelope, Pagination},
     error::ApiError,
     json_body::JsonBody,
+    middleware::RequestId,
     state::SharedState,
 };
 use crate::{error::Failure, routes::outcomes};
 
-/// Admin catalogue writes.
+/// The audit author of a request.
+fn author(admin: &AdminAuth, req: &Request) -> Author {
+    Author {
+        admin: admin.0.sub,
+        request_id: req.data::<RequestId>().map(|r| r.0.clone()),
+    }
+}
+
+/// Admin catalogue reads and writes.
 pub struct AdminProductsApi;
 
 impl AdminProductsApi {
-    async fn created(state: &SharedState, id: Uuid) -> Result<Created, ApiError> {
-        Ok(Created::Created(Json(Envelope::new(
-            service::product_after_write(&state.db, &state.catalogue, id)
-                .await?
-                .into(),
-            "product created",
-        ))))
+    async fn moved(
+        state: &SharedState,
+        admin: &AdminAuth,
+        req: &Request,
+        id: Uuid,
+        t: Transition,
+    ) -> Result<Json<Envelope<ProductView>>, ApiError> {
+        let product =
+            service::transition(&state.db, &state.catalogue, &author(admin, req), id, t).await?;
+        Ok(Json(Envelope::new(
+            product.into(),
+            format!("product {}", t.to().as_str()),
+        )))
     }
 }
 
 #[OpenApi(prefix_path = "/api/admin/products", tag = "ApiTags::AdminProducts")]
 impl AdminProductsApi {
-    /// Create a product from JSON. Admin only.
+    /// Every product, drafts and archived ones included, newest first; optionally
+    /// only one status. Read from PostgreSQL, never cached. Admin only.
+    #[oai(path = "/", method = "get", operation_id = "admin_products_list")]
+    async fn list(
+        &self,
+        state: Data<&SharedState>,
+        _admin: AdminAuth,
+        /// Only products in this status.
+        status: Query<Option<ProductStatus>>,
+        /// 1-based page (default 1); `page × page_size` at most 10,000 (422 beyond).
+        page: Query<Option<u64>>,
+        /// Items per page, 1 to 100 (default 20).
+        page_size: Query<Option<u64>>,
+    ) -> Result<Json<Envelope<Vec<ProductView>>>, Failure<outcomes::AdminListProducts>> {
+        let (page, page_size) = order_page(page.0, page_size.0)?;
+        let (products, total) = repo::list_admin(&state.db, status.0, page, page_size).await?;
+        Ok(Json(Envelope::paged(
+            products.into_iter().map(ProductView::from).collect(),
+            "products",
+            Pagination {
+                page,
+                page_size,
+                total,
+            },
+        )))
+    }
+
+    /// One product, whatever its status. Admin only.
+    #[oai(path = "/:id", method = "get", operation_id = "admin_products_get")]
+    async fn get(
+        &self,
+        state: Data<&SharedState>,
+        _admin: AdminAuth,
+        id: Path<Uuid>,
+    ) -> Result<Json<Envelope<ProductView>>, Failure<outcomes::AdminReadProduct>> {
+        let product = repo::by_id(&state.db, id.0)
+            .await?
+            .ok_or(CatalogueError::ProductNotFound)?;
+        Ok(Json(Envelope::new(product.into(), "product")))
+    }
+
+    /// Create a product from JSON, `published` (the default) or `draft`. Admin only.
     #[oai(path = "/", method = "post", operation_id = "admin_products_create")]
     async fn create(
         &self,
         state: Data<&SharedState>,
-        _admin: AdminAuth,
+        admin: AdminAuth,
+        req: &Request,
         body: JsonBody<CreateProduct>,
     ) -> Result<Created, Failure<outcomes::CreateProduct>> {
         let b = &body.0;
         let category = categories::resolve(&state.db, &b.category).await?;
+        let status = model::check_new_status(b.status.map(ProductStatus::as_str))
+            .map_err(CatalogueError::from)?;
         let product = NewProduct::parse(
             &b.name,
             b.description.as_deref(),
@@ -69,14 +135,25 @@ impl AdminProductsApi {
             b.stock,
             b.low_stock_threshold,
         )
-        .map_err(CatalogueError::from)?;
-        let id = repo::insert(&state.db, &product).await?;
-        tracing::info!(product_id = %id, "product created");
-        Ok(Self::created(&state, id).await?)
+        .map_err(CatalogueError::from)?
+        .with_status(status);
+        let product = service::create(
+            &state.db,
+            &state.catalogue,
+            &author(&admin, req),
+            &product,
+            vec![],
+        )
+        .await?;
+        Ok(Created::Created(Json(Envelope::new(
+            product.into(),
+            "product created",
+        ))))
     }
 
-    /// Create a product with images (multipart). Images are checked by their bytes:
-    /// 415 for anything but JPEG, PNG or WebP, 413 over 5 MB. Admin only.
+    /// Create a product with images (multipart), `published` (the default) or
+    /// `draft`. Images are checked by their bytes: 415 for anything but JPEG, PNG or
+    /// WebP, 413 over 5 MB. Admin only.
     #[oai(
         path = "/upload",
         method = "post",
@@ -85,10 +162,13 @@ impl AdminProductsApi {
     async fn upload(
         &self,
         state: Data<&SharedState>,
-        _admin: AdminAuth,
+        admin: AdminAuth,
+        req: &Request,
         form: UploadProduct,
     ) -> Result<Created, Failure<outcomes::UploadProduct>> {
         let category = categories::resolve(&state.db, &form.category).await?;
+        let status =
+            model::check_new_status(form.status.as_deref()).map_err(CatalogueError::from)?;
         let product = NewProduct::parse(
             &form.name,
             form.description.as_deref(),
@@ -98,20 +178,34 @@ impl AdminProductsApi {
             form.stock,
             form.low_stock_threshold,
         )
-        .map_err(CatalogueError::from)?;
-        let id = service::create_with_images(&state.db, &product, form.images).await?;
-        Ok(Self::created(&state, id).await?)
+        .map_err(CatalogueError::from)?
+        .with_status(status);
+        let product = service::create(
+            &state.db,
+            &state.catalogue,
+            &author(&admin, req),
+            &product,
+            form.images,
+        )
+        .await?;
+        Ok(Created::Created(Json(Envelope::new(
+            product.into(),
+            "product created",
+        ))))
     }
 
-    /// Import many products from CSV or JSON. Every row is validated first; the
+    /// Import many products from CSV or JSON, each row in its own `status`
+    /// (`published` by default, or `draft`). Every row is validated first; the
     /// report names each bad row and field. `dry_run=true` writes nothing; otherwise
-    /// the valid rows commit in one transaction, or with `atomic=true` nothing commits
-    /// if any row is bad (422). Admin only.
+    /// the valid rows commit in one transaction (with one `product.import` audit row
+    /// naming them), or with `atomic=true` nothing commits if any row is bad (422).
+    /// Admin only.
     #[oai(path = "/bulk", method = "post", operation_id = "admin_products_bulk")]
     async fn bulk(
         &self,
         state: Data<&SharedState>,
-        _admin: AdminAuth,
+        admin: AdminAuth,
+        req: &Request,
         /// Validate only.
         dry_run: Query<Option<bool>>,
         /// All rows or none.
@@ -147,13 +241,14 @@ impl AdminProductsApi {
             })).into());
         }
         if !dry_run && !parsed.valid.is_empty() {
-            report.created = service::import(&state.db, &parsed.valid).await?;
-            state.catalogue.invalidate().await;
-            tracing::info!(
-                created = report.created,
-                rejected = report.errors.len(),
-                "bulk import"
-            );
+            let ids = service::import(
+                &state.db,
+                &state.catalogue,
+                &author(&admin, req),
+                &parsed.valid,
+            )
+            .await?;
+            report.created = ids.len() as u64;
         }
         let message = if dry_run {
             "validated; nothing written"
@@ -163,8 +258,10 @@ impl AdminProductsApi {
         Ok(Json(Envelope::new(report, message)))
     }
 
-    /// Change a product with optimistic concurrency: send the `version` you read (or
-    /// `If-Match: "<version>"`); a stale version gets 409, never a silent overwrite.
+    /// Change a product's fields with optimistic concurrency: send the `version` you
+    /// read (or `If-Match: "<version>"`); a stale version gets 409, never a silent
+    /// overwrite. The status is not a field: `status` here is refused (400), move it
+    /// with `publish`, `unpublish` or `archive`. Admin only.
     #[oai(
         path = "/:id",
         method = "patch",
@@ -173,7 +270,8 @@ impl AdminProductsApi {
     async fn update(
         &self,
         state: Data<&SharedState>,
-        _admin: AdminAuth,
+        admin: AdminAuth,
+        req: &Request,
         id: Path<Uuid>,
         /// The version last read, as `"3"` or `3`.
         #[oai(name = "If-Match")]
@@ -181,6 +279,14 @@ impl AdminProductsApi {
         body: JsonBody<PatchProduct>,
     ) -> Result<Json<Envelope<ProductView>>, Failure<outcomes::UpdateProduct>> {
         let b = body.0;
+        if b.status.is_some() {
+            return Err(ApiError::validation(
+                "status",
+                "is changed by POST /api/admin/products/{id}/publish, /unpublish or /archive, \
+                 never by PATCH",
+            )
+            .into());
+        }
         let header_version = match if_match.0.as_deref() {
             Some(v) => Some(
                 v.trim()
@@ -230,19 +336,75 @@ impl AdminProductsApi {
                 .map(|n| model::check_count("low_stock_threshold", n))
                 .transpose()
                 .map_err(CatalogueError::from)?,
-            status: b.status,
         };
-        match repo::update(&state.db, id.0, version, &patch).await? {
-            Versioned::Written(product) => {
-                state.catalogue.invalidate().await;
-                Ok(Json(Envelope::new((*product).into(), "product updated")))
-            }
-            Versioned::Missing => Err(ApiError::not_found("product").into()),
-            Versioned::Stale(current) => Err(CatalogueError::VersionConflict { current }.into()),
-        }
+        let product = service::update(
+            &state.db,
+            &state.catalogue,
+            &author(&admin, req),
+            id.0,
+            version,
+            &patch,
+        )
+        .await?;
+        Ok(Json(Envelope::new(product.into(), "product updated")))
     }
 
-    /// Archive a product: hidden from listings, kept for past orders. Admin only.
+    /// Publish a product: `draft` or `archived` → `published` (listed and on sale on
+    /// every instance once this answers). 409 `PRODUCT_STATE_CONFLICT` naming the
+    /// status otherwise. Admin only.
+    #[oai(
+        path = "/:id/publish",
+        method = "post",
+        operation_id = "admin_products_publish"
+    )]
+    async fn publish(
+        &self,
+        state: Data<&SharedState>,
+        admin: AdminAuth,
+        req: &Request,
+        id: Path<Uuid>,
+    ) -> Result<Json<Envelope<ProductView>>, Failure<outcomes::ProductTransition>> {
+        Ok(Self::moved(&state, &admin, req, id.0, Transition::Publish).await?)
+    }
+
+    /// Unpublish a product: `published` → `draft` (hidden from customers on every
+    /// instance once this answers: listings, detail, images, cart). 409
+    /// `PRODUCT_STATE_CONFLICT` naming the status otherwise. Admin only.
+    #[oai(
+        path = "/:id/unpublish",
+        method = "post",
+        operation_id = "admin_products_unpublish"
+    )]
+    async fn unpublish(
+        &self,
+        state: Data<&SharedState>,
+        admin: AdminAuth,
+        req: &Request,
+        id: Path<Uuid>,
+    ) -> Result<Json<Envelope<ProductView>>, Failure<outcomes::ProductTransition>> {
+        Ok(Self::moved(&state, &admin, req, id.0, Transition::Unpublish).await?)
+    }
+
+    /// Archive a product: `draft` or `published` → `archived` (hidden, kept for past
+    /// orders). 409 `PRODUCT_STATE_CONFLICT` naming the status otherwise. Admin only.
+    #[oai(
+        path = "/:id/archive",
+        method = "post",
+        operation_id = "admin_products_archive_post"
+    )]
+    async fn archive_post(
+        &self,
+        state: Data<&SharedState>,
+        admin: AdminAuth,
+        req: &Request,
+        id: Path<Uuid>,
+    ) -> Result<Json<Envelope<ProductView>>, Failure<outcomes::ProductTransition>> {
+        Ok(Self::moved(&state, &admin, req, id.0, Transition::Archive).await?)
+    }
+
+    /// Archive a product: hidden from listings, kept for past orders; 204 also when
+    /// it is archived already. `POST /api/admin/products/{id}/archive` is the same
+    /// move with the product in the answer. Admin only.
     #[oai(
         path = "/:id",
         method = "delete",
@@ -251,13 +413,12 @@ impl AdminProductsApi {
     async fn archive(
         &self,
         state: Data<&SharedState>,
-        _admin: AdminAuth,
+        admin: AdminAuth,
+        req: &Request,
         id: Path<Uuid>,
     ) -> Result<Archived, Failure<outcomes::ArchiveProduct>> {
-        if !repo::archive(&state.db, id.0).await? {
-            return Err(ApiError::not_found("product").into());
-        }
-        state.catalogue.invalidate().await;
+        service::archive_idempotent(&state.db, &state.catalogue, &author(&admin, req), id.0)
+            .await?;
         Ok(Archived::NoContent)
     }
 
@@ -272,6 +433,7 @@ impl AdminProductsApi {
         &self,
         state: Data<&SharedState>,
         admin: AdminAuth,
+        req: &Request,
         id: Path<Uuid>,
         body: JsonBody<StockAdjustment>,
     ) -> Result<Json<Envelope<ProductView>>, Failure<outcomes::AdjustStock>> {
@@ -286,9 +448,15 @@ impl AdminProductsApi {
         if reason.is_empty() || reason.chars().count() > 200 {
             return Err(ApiError::validation("reason", "must be 1 to 200 characters").into());
         }
-        let product =
-            service::adjust_stock(&state.db, id.0, body.delta, reason, admin.0.sub).await?;
-        state.catalogue.invalidate().await;
+        let product = service::adjust_stock(
+            &state.db,
+            &state.catalogue,
+            &author(&admin, req),
+            id.0,
+            body.delta,
+            reason,
+        )
+        .await?;
         Ok(Json(Envelope::new(product.into(), "stock adjusted")))
     }
 }

@@ -374,6 +374,7 @@ impl OrdersApi {
         let orders = &state.settings.orders;
         let result = service::place_order(
             &state.db,
+            &state.catalogue,
             Buyer {
                 id: user,
                 note: note.as_deref(),
@@ -394,7 +395,6 @@ impl OrdersApi {
             tracing::warn!(error = %settling, "could not settle the idempotency key");
         }
         let order = result?;
-        state.catalogue.stock_moved().await;
         Ok(Placed::Created(
             Json(Envelope::new(order.into(), "order placed")),
             None,
@@ -506,17 +506,14 @@ pub fn optional_text(field: &str, text: Option<String>) -> Result<Option<String>
     Ok(text)
 }
 
-/// Applies `change` to `order`, bumps the catalogue's stock version when stock came
-/// back, and answers the order as it is now, with its history.
+/// Applies `change` to `order` (which bumps the catalogue's stock version when stock
+/// came back), and answers the order as it is now, with its history.
 pub async fn transition_and_read(
     state: &SharedState,
     order: Uuid,
     change: Change<'_>,
 ) -> Result<OrderView, ApiError> {
-    let moved = lifecycle::transition(&state.db, order, change).await?;
-    if !moved.returned.is_empty() {
-        state.catalogue.stock_moved().await;
-    }
+    service::transition(&state.db, &state.catalogue, order, change).await?;
     let order = repo::get(&state.db, order, Uuid::nil(), true)
         .await?
         .ok_or_else(|| ApiError::not_found("order"))?;

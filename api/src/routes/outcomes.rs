@@ -20,7 +20,7 @@ const CODE_WRONG: &str = "`OTP_INVALID`: wrong code (`details.remaining_attempts
 const CODE_MISSING: &str = "`OTP_NOT_FOUND`: no code is pending for this registration \
     or e-mail; `VALIDATION_ERROR`: a field is malformed (named in `details.field`)";
 const CART_REFUSALS: &str = "`INSUFFICIENT_STOCK`: not that much stock now \
-    (`details.available`); `PRODUCT_UNAVAILABLE`: archived or unknown product; \
+    (`details.available`); `PRODUCT_UNAVAILABLE`: an archived product (named); \
     `QUANTITY_LIMIT`: over the per-product limit in one cart; `CART_FULL`: too many \
     lines; `CART_CURRENCY_MISMATCH`: the cart holds another currency";
 const ORDER_REFUSALS: &str = "`INSUFFICIENT_STOCK`: a product has less stock than the \
@@ -33,7 +33,9 @@ const ORDER_INVALID: &str = "`CART_EMPTY`: nothing to order; `MIXED_CURRENCIES`:
 const STATE_CONFLICT: &str = "`ORDER_STATE_CONFLICT`: the order is not in a state this \
     move starts from (`details.current_status`); of two concurrent moves one wins, the \
     other gets this";
-const PRODUCT_MISSING: &str = "`NOT_FOUND`: no such product (or not on sale)";
+const PRODUCT_MISSING: &str = "`NOT_FOUND`: no such product";
+const PRODUCT_NOT_ON_SALE: &str = "`NOT_FOUND`: no such product on sale (a draft or an \
+    archived product is answered as an unknown one)";
 const IMAGE_REFUSALS: &str = "`UNSUPPORTED_IMAGE_TYPE`: an image that is not JPEG, PNG \
     or WebP by its bytes";
 const IMAGE_TOO_LARGE: &str = "`IMAGE_TOO_LARGE`: an image over 5 MB; \
@@ -122,13 +124,14 @@ outcomes!(
 );
 outcomes!(
     /// `GET /api/products/{id}`, `GET /api/products/{id}/images/{image_id}`.
-    pub ReadProduct { 404 => PRODUCT_MISSING, 503 => UNAVAILABLE }
+    pub ReadProduct { 404 => PRODUCT_NOT_ON_SALE, 503 => UNAVAILABLE }
 );
 outcomes!(
     /// `POST /api/cart/items`, `PATCH /api/cart/items/{product_id}`.
     pub ChangeCart {
         401 => UNAUTHORIZED,
-        404 => "`NOT_FOUND`: the product is not in the cart (on change)",
+        404 => "`NOT_FOUND`: no such product on sale, unknown or a draft alike (on add); the \
+            product is not in the cart (on change)",
         409 => CART_REFUSALS,
         503 => UNAVAILABLE,
     }
@@ -260,6 +263,36 @@ outcomes!(
     }
 );
 outcomes!(
+    /// `GET /api/admin/products`.
+    pub AdminListProducts {
+        401 => UNAUTHORIZED,
+        403 => ADMIN_ONLY,
+        422 => "`PAGE_TOO_DEEP`: past the deepest page served; filter by `status`",
+        503 => UNAVAILABLE,
+    }
+);
+outcomes!(
+    /// `GET /api/admin/products/{id}`.
+    pub AdminReadProduct {
+        401 => UNAUTHORIZED,
+        403 => ADMIN_ONLY,
+        404 => "`NOT_FOUND`: no such product",
+        503 => UNAVAILABLE,
+    }
+);
+outcomes!(
+    /// `POST /api/admin/products/{id}/publish`, `/unpublish`, `/archive`.
+    pub ProductTransition {
+        401 => UNAUTHORIZED,
+        403 => ADMIN_ONLY,
+        404 => "`NOT_FOUND`: no such product",
+        409 => "`PRODUCT_STATE_CONFLICT`: the product is not in a status this move starts \
+            from (`details.current_status`, `details.allowed_from`); of concurrent moves \
+            of one product one wins, the others get this",
+        503 => UNAVAILABLE,
+    }
+);
+outcomes!(
     /// `DELETE /api/admin/products/{id}`.
     pub ArchiveProduct {
         401 => UNAUTHORIZED,
@@ -301,7 +334,8 @@ outcomes!(
     /// `POST /products/addtocart`, `PUT /products/updatecartitem/{id}`, `GET /products/cartitems`.
     pub LegacyCart {
         401 => UNAUTHORIZED,
-        404 => "`NOT_FOUND`: no cart, no such item, or someone else's",
+        404 => "`NOT_FOUND`: no cart, no such item, or someone else's; no such product \
+            (unknown or a draft alike)",
         409 => CART_REFUSALS,
         503 => UNAVAILABLE,
     }

@@ -63,7 +63,7 @@ const COMMON_PAGE_SIZES: &[u64] = &[10, 12, 16, 20, 24, 25, 30, 40, 48, 50, 60, 
 /// Number of products.
 #[derive(Debug, Object)]
 pub struct ProductCount {
-    /// Active products.
+    /// Published products.
     pub total: u64,
 }
 
@@ -83,7 +83,7 @@ pub enum ListResponse {
 /// A count, with where it came from.
 #[derive(ApiResponse)]
 pub enum CountResponse {
-    /// The number of active products.
+    /// The number of published products.
     #[oai(status = 200)]
     Ok(
         JsonBytes<Envelope<ProductCount>>,
@@ -240,7 +240,7 @@ pub struct ProductsApi;
 
 #[OpenApi(prefix_path = "/api/products", tag = "ApiTags::Products")]
 impl ProductsApi {
-    /// List active products: paged, filtered, searched and sorted. Served from Redis
+    /// List published products (never a draft or an archived one): paged, filtered, searched and sorted. Served from Redis
     /// when cached (`X-Cache`).
     #[allow(clippy::too_many_arguments)]
     #[oai(path = "/", method = "get", operation_id = "products_list")]
@@ -286,7 +286,7 @@ impl ProductsApi {
         Ok(listing(&state, query).await?)
     }
 
-    /// The number of active products (cached under `total_products`).
+    /// The number of published products (cached under `total_products`).
     #[oai(path = "/count", method = "get", operation_id = "products_count")]
     async fn count(
         &self,
@@ -308,7 +308,7 @@ impl ProductsApi {
         ))
     }
 
-    /// Active products that have images (cached under `products_with_images`).
+    /// Published products that have images (cached under `products_with_images`).
     #[oai(
         path = "/with-images",
         method = "get",
@@ -346,7 +346,7 @@ impl ProductsApi {
         ))
     }
 
-    /// One active product.
+    /// One published product; a draft or archived one is 404, as an unknown one is.
     #[oai(path = "/:id", method = "get", operation_id = "products_get")]
     async fn get(
         &self,
@@ -372,7 +372,8 @@ impl ProductsApi {
         }
     }
 
-    /// The bytes of a product image, with a strong `ETag` and long-lived caching;
+    /// The bytes of an image of a published product (404 for a draft's or an
+    /// archived one's), with a strong `ETag` and long-lived caching;
     /// 304 when `If-None-Match` matches.
     #[oai(
         path = "/:id/images/:image_id",

@@ -16,6 +16,7 @@ mod instance;
 mod lifecycle;
 mod orders;
 mod payments;
+mod product_status;
 mod schema;
 mod security;
 mod support;

@@ -47,3 +47,38 @@ fn a_valid_product_parses_and_bad_fields_are_named() {
         Some("stock")
     );
 }
+
+#[test]
+fn a_product_is_created_draft_or_published_never_archived() {
+    assert_eq!(check_new_status(None), Ok(ProductStatus::Published));
+    assert_eq!(check_new_status(Some(" ")), Ok(ProductStatus::Published));
+    assert_eq!(check_new_status(Some("Draft")), Ok(ProductStatus::Draft));
+    assert_eq!(
+        check_new_status(Some("published")),
+        Ok(ProductStatus::Published)
+    );
+    for bad in ["archived", "active", "live"] {
+        assert_eq!(check_new_status(Some(bad)).map_err(|e| e.0), Err("status"));
+    }
+}
+
+#[test]
+fn each_transition_starts_only_from_the_states_it_lists_and_never_from_where_it_ends() {
+    use ProductStatus::{Archived, Draft, Published};
+    let table: Vec<(&str, Vec<ProductStatus>, ProductStatus)> = Transition::ALL
+        .iter()
+        .map(|t| (t.verb(), t.from().to_vec(), t.to()))
+        .collect();
+    assert_eq!(
+        table,
+        [
+            ("publish", vec![Draft, Archived], Published),
+            ("unpublish", vec![Published], Draft),
+            ("archive", vec![Draft, Published], Archived),
+        ]
+    );
+    for t in Transition::ALL {
+        assert!(!t.from().contains(&t.to()), "{t:?} would succeed twice");
+        assert_eq!(t.action(), format!("product.{}", t.verb()));
+    }
+}

@@ -4,7 +4,10 @@
 use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Value};
 
 use super::{COLUMNS, Count, ProductRow, with_images};
-use crate::{catalogue::model::Product, sql::stmt};
+use crate::{
+    catalogue::model::{Product, ProductStatus},
+    sql::stmt,
+};
 
 /// Sort orders of listings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, poem_openapi::Enum, serde::Serialize)]
@@ -162,4 +165,35 @@ pub async fn count_active(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
     .one(db)
     .await?
     .map_or(0, |c| c.total.max(0) as u64))
+}
+
+/// One page of every product for admins, drafts and archived ones included (or only
+/// those in `status`), newest first, and the total matching. Never cached: admins
+/// read what PostgreSQL holds.
+pub async fn list_admin(
+    db: &impl ConnectionTrait,
+    status: Option<ProductStatus>,
+    page: u64,
+    page_size: u64,
+) -> Result<(Vec<Product>, u64), DbErr> {
+    let status: Value = status.map(|s| s.as_str().to_owned()).into();
+    let filter = "($1::text IS NULL OR status = $1::text)";
+    let total = Count::find_by_statement(stmt(
+        &format!("SELECT count(*) AS total FROM products WHERE {filter}"),
+        vec![status.clone()],
+    ))
+    .one(db)
+    .await?
+    .map_or(0, |c| c.total.max(0) as u64);
+    let offset = (page - 1).saturating_mul(page_size);
+    let rows = ProductRow::find_by_statement(stmt(
+        &format!(
+            "SELECT {COLUMNS} FROM products WHERE {filter}
+             ORDER BY created_at DESC, id LIMIT {page_size} OFFSET {offset}"
+        ),
+        vec![status],
+    ))
+    .all(db)
+    .await?;
+    Ok((with_images(db, rows).await?, total))
 }

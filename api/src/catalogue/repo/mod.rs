@@ -12,8 +12,12 @@ use sea_orm::FromQueryResult;
 use uuid::Uuid;
 
 pub use images::{ImageBytes, image, image_etag, image_url, insert_image, with_images};
-pub use listing::{ListQuery, MAX_UNPAGED, Sort, all_active, count_active, list, with_images_only};
-pub use products::{ProductPatch, Versioned, archive, by_id, insert, insert_many, update};
+pub use listing::{
+    ListQuery, MAX_UNPAGED, Sort, all_active, count_active, list, list_admin, with_images_only,
+};
+pub use products::{
+    Moved, ProductPatch, Versioned, by_id, insert, insert_many, locked, transition, update,
+};
 pub use stock::{StockChange, adjust_stock};
 
 /// A product row.

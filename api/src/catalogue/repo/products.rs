@@ -1,11 +1,11 @@
-//! Single products: read, insert (one or many), versioned update, archive.
+//! Single products: read, insert (one or many), versioned update, status transitions.
 
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, Value};
 use uuid::Uuid;
 
 use super::{COLUMNS, ProductRow, with_images};
 use crate::{
-    catalogue::model::{NewProduct, Product, ProductStatus},
+    catalogue::model::{NewProduct, Product, ProductStatus, Transition},
     entities::products,
     sql::stmt,
 };
@@ -24,10 +24,26 @@ pub async fn by_id(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<Product
     }
 }
 
+/// One product, any status, its row locked until the transaction ends: the state a
+/// versioned update starts from, read under the lock so the audit's `before` is the
+/// row the update changes.
+pub async fn locked(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<Product>, DbErr> {
+    let row = ProductRow::find_by_statement(stmt(
+        &format!("SELECT {COLUMNS} FROM products WHERE id = $1 FOR UPDATE"),
+        vec![id.into()],
+    ))
+    .one(db)
+    .await?;
+    match row {
+        Some(row) => Ok(with_images(db, vec![row]).await?.pop()),
+        None => Ok(None),
+    }
+}
+
 /// Inserts a product; returns its id.
 pub async fn insert(db: &impl ConnectionTrait, p: &NewProduct) -> Result<Uuid, DbErr> {
     let id = Uuid::now_v7();
-    // Status, version and times take their column defaults.
+    // Version and times take their column defaults.
     products::Entity::insert(products::ActiveModel {
         id: Set(id),
         name: Set(p.name.clone()),
@@ -37,6 +53,7 @@ pub async fn insert(db: &impl ConnectionTrait, p: &NewProduct) -> Result<Uuid, D
         category: Set(p.category.clone()),
         stock: Set(p.stock),
         low_stock_threshold: Set(p.low_stock_threshold),
+        status: Set(p.status.as_str().to_owned()),
         ..Default::default()
     })
     .exec_without_returning(db)
@@ -44,28 +61,26 @@ pub async fn insert(db: &impl ConnectionTrait, p: &NewProduct) -> Result<Uuid, D
     Ok(id)
 }
 
-/// Inserts many products with multi-row statements (bulk import).
-pub async fn insert_many(db: &impl ConnectionTrait, products: &[NewProduct]) -> Result<u64, DbErr> {
-    let mut inserted = 0;
-    // 8 parameters a row; PostgreSQL allows 65,535 per statement.
+/// Inserts many products with multi-row statements (bulk import); their ids, in
+/// the order of `products`.
+pub async fn insert_many(
+    db: &impl ConnectionTrait,
+    products: &[NewProduct],
+) -> Result<Vec<Uuid>, DbErr> {
+    let mut ids = Vec::with_capacity(products.len());
+    // 9 parameters a row; PostgreSQL allows 65,535 per statement.
     for chunk in products.chunks(1000) {
-        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 8);
+        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 9);
         let mut rows = Vec::with_capacity(chunk.len());
+        let first = ids.len();
         for p in chunk {
             let base = values.len();
-            rows.push(format!(
-                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                base + 1,
-                base + 2,
-                base + 3,
-                base + 4,
-                base + 5,
-                base + 6,
-                base + 7,
-                base + 8
-            ));
+            let params: Vec<String> = (1..=9).map(|i| format!("${}", base + i)).collect();
+            rows.push(format!("({})", params.join(", ")));
+            let id = Uuid::now_v7();
+            ids.push(id);
             values.extend([
-                Uuid::now_v7().into(),
+                id.into(),
                 p.name.clone().into(),
                 p.description.clone().into(),
                 p.price_cents.into(),
@@ -73,21 +88,28 @@ pub async fn insert_many(db: &impl ConnectionTrait, products: &[NewProduct]) -> 
                 p.category.clone().into(),
                 p.stock.into(),
                 p.low_stock_threshold.into(),
+                p.status.as_str().into(),
             ]);
         }
         let result = db
             .execute_raw(stmt(
                 &format!(
-                    "INSERT INTO products (id, name, description, price_cents, currency, category, stock, low_stock_threshold)
+                    "INSERT INTO products (id, name, description, price_cents, currency, category, stock, low_stock_threshold, status)
                      VALUES {}",
                     rows.join(", ")
                 ),
                 values,
             ))
             .await?;
-        inserted += result.rows_affected();
+        if result.rows_affected() != (ids.len() - first) as u64 {
+            return Err(DbErr::Custom(format!(
+                "bulk insert wrote {} of {} rows",
+                result.rows_affected(),
+                ids.len() - first
+            )));
+        }
     }
-    Ok(inserted)
+    Ok(ids)
 }
 
 /// The changes of a `PATCH`.
@@ -105,8 +127,6 @@ pub struct ProductPatch {
     pub category: Option<String>,
     /// New threshold.
     pub low_stock_threshold: Option<i32>,
-    /// New status.
-    pub status: Option<ProductStatus>,
 }
 
 /// Outcome of a versioned write.
@@ -153,9 +173,6 @@ pub async fn update(
     if let Some(v) = patch.low_stock_threshold {
         set("low_stock_threshold", v.into());
     }
-    if let Some(v) = patch.status {
-        set("status", v.as_str().into());
-    }
     let row = ProductRow::find_by_statement(stmt(
         &format!(
             "UPDATE products SET {} WHERE id = $1 AND version = $2 RETURNING {COLUMNS}",
@@ -192,20 +209,63 @@ async fn current_version(db: &impl ConnectionTrait, id: Uuid) -> Result<Versione
     )
 }
 
-/// Archives a product (hidden from listings, kept for orders).
-pub async fn archive(db: &impl ConnectionTrait, id: Uuid) -> Result<bool, DbErr> {
-    let r = db
-        .execute_raw(stmt(
-            "UPDATE products SET status = 'archived', version = version + 1, updated_at = now()
-             WHERE id = $1 AND status <> 'archived'",
-            vec![id.into()],
+/// Outcome of a status transition.
+pub enum Moved {
+    /// Done: the status it left, and the product now.
+    Done(ProductStatus, Box<Product>),
+    /// No such product.
+    Missing,
+    /// The product is not in a state the transition starts from; its status now.
+    Conflict(ProductStatus),
+}
+
+/// Moves product `id` by `t`, in one statement: the row is locked, and changed only
+/// if its status (read under the lock, so the newest) is one `t` starts from. Of
+/// concurrent moves of one product, each sees the status the one before it left.
+pub async fn transition(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    t: Transition,
+) -> Result<Moved, DbErr> {
+    let from = crate::orders::place::pg_array(t.from().iter().map(|s| s.as_str()));
+    let columns: Vec<String> = COLUMNS.split(", ").map(|c| format!("p.{c}")).collect();
+    let moved = db
+        .query_one_raw(stmt(
+            &format!(
+                "WITH old AS (SELECT id, status FROM products WHERE id = $1 FOR UPDATE)
+                 UPDATE products p SET status = $2, updated_at = now()
+                 FROM old WHERE p.id = old.id AND old.status = ANY ($3::text[])
+                 RETURNING {}, old.status AS before_status",
+                columns.join(", ")
+            ),
+            vec![id.into(), t.to().as_str().into(), from.into()],
         ))
         .await?;
-    if r.rows_affected() == 1 {
-        return Ok(true);
-    }
-    Ok(matches!(
-        current_version(db, id).await?,
-        Versioned::Stale(_)
-    ))
+    let Some(moved) = moved else {
+        #[derive(FromQueryResult)]
+        struct Now {
+            status: String,
+        }
+        return Ok(
+            match Now::find_by_statement(stmt(
+                "SELECT status FROM products WHERE id = $1",
+                vec![id.into()],
+            ))
+            .one(db)
+            .await?
+            {
+                Some(now) => Moved::Conflict(stored_status(&now.status)?),
+                None => Moved::Missing,
+            },
+        );
+    };
+    let before = stored_status(&moved.try_get::<String>("", "before_status")?)?;
+    let row = ProductRow::from_query_result(&moved, "")?;
+    let product = with_images(db, vec![row]).await?.remove(0);
+    Ok(Moved::Done(before, Box::new(product)))
+}
+
+/// A stored status; anything else (which the schema's `CHECK` forbids) is an error.
+fn stored_status(raw: &str) -> Result<ProductStatus, DbErr> {
+    ProductStatus::parse(raw).ok_or_else(|| DbErr::Type(format!("unknown product status `{raw}`")))
 }

@@ -32,6 +32,9 @@ pub struct CreateProduct {
     pub stock: i64,
     /// Low-stock threshold (default 5).
     pub low_stock_threshold: Option<i64>,
+    /// `published` (default: on sale at once) or `draft` (seen by admins only until
+    /// published); a product is never created `archived` (400).
+    pub status: Option<ProductStatus>,
 }
 
 /// `POST /api/admin/products/upload`: the product fields and zero or more images
@@ -53,6 +56,8 @@ pub struct UploadProduct {
     pub stock: i64,
     /// Low-stock threshold (default 5).
     pub low_stock_threshold: Option<i64>,
+    /// `published` (default) or `draft`.
+    pub status: Option<String>,
     /// Image files.
     pub images: Vec<Upload>,
 }
@@ -76,7 +81,8 @@ pub struct PatchProduct {
     pub category: Option<String>,
     /// New low-stock threshold.
     pub low_stock_threshold: Option<i64>,
-    /// `active` or `archived`.
+    /// Not accepted (400): the status moves only by
+    /// `POST /api/admin/products/{id}/publish`, `/unpublish` or `/archive`.
     pub status: Option<ProductStatus>,
 }
 
@@ -92,8 +98,9 @@ pub struct StockAdjustment {
 /// A bulk file: CSV with a header row, or a JSON array of row objects.
 #[derive(Debug, ApiRequest)]
 pub enum BulkFile {
-    /// CSV: `name,description,price_cents,currency,category,stock,low_stock_threshold`
-    /// (name, price_cents, category and stock required).
+    /// CSV: `name,description,price_cents,currency,category,stock,low_stock_threshold,status`
+    /// (name, price_cents, category and stock required; `status` is `published`, the
+    /// default, or `draft`, anything else is that row's error).
     #[oai(content_type = "text/csv")]
     Csv(PlainText<String>),
     /// A JSON array of objects with the same fields.

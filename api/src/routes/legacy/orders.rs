@@ -69,10 +69,9 @@ impl LegacyOrdersApi {
             address_required: false,
             expires_in: None,
         };
-        let order = service::place_order(&state.db, buyer, None)
+        let order = service::place_order(&state.db, &state.catalogue, buyer, None)
             .await
             .map_err(|e| as_bad_request(e.into()))?;
-        state.catalogue.stock_moved().await;
         Ok(Json(LegacyOrderPlaced {
             message: "order placed".into(),
             order_id: order.id,

@@ -1,7 +1,7 @@
 //! Old-style product routes: the multipart upload and the product list with image
 //! URLs (prices as decimal strings).
 
-use poem::web::Data;
+use poem::{Request, web::Data};
 use poem_openapi::{
     ApiResponse, Multipart, Object, OpenApi, payload::Json, types::multipart::Upload,
 };
@@ -13,9 +13,11 @@ use crate::{
         cache, categories,
         error::CatalogueError,
         model::{ImageRef, NewProduct, ProductView},
-        repo, service,
+        repo,
+        service::{self, Author},
     },
     error::ApiError,
+    middleware::RequestId,
     money::{format_cents, parse_decimal_cents},
     routes::ApiTags,
     state::SharedState,
@@ -104,8 +106,9 @@ pub struct LegacyProductsApi;
 
 #[OpenApi(tag = "ApiTags::Legacy")]
 impl LegacyProductsApi {
-    /// Upload a product with its image (old route, multipart). Admin only (the
-    /// original accepted anyone). Use `POST /api/admin/products/upload`.
+    /// Upload a product with its image (old route, multipart), published at once as
+    /// the original did. Admin only (the original accepted anyone). Use
+    /// `POST /api/admin/products/upload`.
     #[oai(
         path = "/upload-product",
         method = "post",
@@ -115,7 +118,8 @@ impl LegacyProductsApi {
     async fn upload(
         &self,
         state: Data<&SharedState>,
-        _admin: AdminAuth,
+        admin: AdminAuth,
+        req: &Request,
         form: LegacyUpload,
     ) -> Result<Uploaded, Failure<outcomes::UploadProduct>> {
         let price = parse_decimal_cents(&form.price)
@@ -148,9 +152,20 @@ impl LegacyProductsApi {
                 problem,
             ))
         })?;
-        let id = service::create_with_images(&state.db, &product, vec![form.product_file]).await?;
-        let product =
-            ProductView::from(service::product_after_write(&state.db, &state.catalogue, id).await?);
+        let by = Author {
+            admin: admin.0.sub,
+            request_id: req.data::<RequestId>().map(|r| r.0.clone()),
+        };
+        let product = ProductView::from(
+            service::create(
+                &state.db,
+                &state.catalogue,
+                &by,
+                &product,
+                vec![form.product_file],
+            )
+            .await?,
+        );
         let image = product
             .images
             .first()
