@@ -304,3 +304,42 @@ outcomes!(
         503 => UNAVAILABLE,
     }
 );
+outcomes!(
+    /// `POST /api/products/{id}/reviews`.
+    pub SubmitReview {
+        401 => UNAUTHORIZED,
+        403 => "`REVIEW_NOT_VERIFIED_BUYER`: you have no paid, shipped or delivered order \
+            of this product (a pending, cancelled or refunded one does not count)",
+        404 => PRODUCT_MISSING,
+        409 => "`REVIEW_ALREADY_EXISTS`: you reviewed this product before (one review per \
+            customer per product; of concurrent submissions one is stored)",
+        429 => "`TOO_MANY_REVIEWS`: past the reviews a user may submit in an hour \
+            (`details.limit_per_hour`); with `Retry-After`",
+        503 => UNAVAILABLE,
+    }
+);
+outcomes!(
+    /// `GET /api/products/{id}/reviews`.
+    pub ListReviews { 404 => PRODUCT_MISSING, 503 => UNAVAILABLE }
+);
+outcomes!(
+    /// `POST /api/admin/reviews/{id}/approve` and `.../reject`.
+    pub ModerateReview {
+        401 => UNAUTHORIZED,
+        403 => ADMIN_ONLY,
+        404 => "`NOT_FOUND`: no such review",
+        409 => "`REVIEW_STATE_CONFLICT`: the review is not in a state this moderation \
+            starts from (`details.current_status`); of two concurrent moderations one wins, \
+            the other gets this",
+        503 => UNAVAILABLE,
+    }
+);
+outcomes!(
+    /// `POST /api/reviews/{id}/helpful`.
+    pub VoteReview {
+        401 => UNAUTHORIZED,
+        403 => "`REVIEW_OWN_VOTE`: a vote on your own review",
+        404 => "`NOT_FOUND`: no such review, or not approved",
+        503 => UNAVAILABLE,
+    }
+);

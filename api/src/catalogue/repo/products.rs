@@ -3,7 +3,7 @@
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, Value};
 use uuid::Uuid;
 
-use super::{COLUMNS, ProductRow, with_images};
+use super::{COLUMNS, FROM, FROM_CHANGED, ProductRow, with_images};
 use crate::{
     catalogue::model::{Category, NewProduct, Product, ProductStatus},
     entities::products,
@@ -13,7 +13,7 @@ use crate::{
 /// One product, archived or not.
 pub async fn by_id(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<Product>, DbErr> {
     let row = ProductRow::find_by_statement(stmt(
-        &format!("SELECT {COLUMNS} FROM products WHERE id = $1"),
+        &format!("SELECT {COLUMNS} FROM {FROM} WHERE p.id = $1"),
         vec![id.into()],
     ))
     .one(db)
@@ -158,7 +158,8 @@ pub async fn update(
     }
     let row = ProductRow::find_by_statement(stmt(
         &format!(
-            "UPDATE products SET {} WHERE id = $1 AND version = $2 RETURNING {COLUMNS}",
+            "WITH changed AS (UPDATE products SET {} WHERE id = $1 AND version = $2 RETURNING *)
+             SELECT {COLUMNS} FROM {FROM_CHANGED}",
             sets.join(", ")
         ),
         values,
