@@ -242,6 +242,7 @@ impl From<Image> for ImageRef {
 
 impl From<Product> for ProductView {
     fn from(p: Product) -> Self {
+        let rating_average = p.rating_average();
         Self {
             id: p.id,
             name: p.name,
@@ -253,7 +254,7 @@ impl From<Product> for ProductView {
             low_stock_threshold: p.low_stock_threshold,
             status: p.status,
             images: p.images.into_iter().map(ImageRef::from).collect(),
-            rating_average: p.rating_average(),
+            rating_average,
             rating_count: p.rating_count,
             version: p.version,
             created_at: p.created_at,

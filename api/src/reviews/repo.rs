@@ -189,25 +189,21 @@ pub async fn moderate(
     .await
 }
 
-/// Adds `sign` (`1` or `-1`) reviews of `rating` stars to the statistics of
-/// `product`: one relative upsert, so concurrent changes add up (the row lock of the
-/// upsert orders them) and none is lost. A subtraction below zero is refused by the
-/// table's `CHECK`.
+/// Counts one more approved review of `rating` stars in the statistics of
+/// `product`: one relative upsert, so concurrent approvals add up (the upsert's row
+/// lock orders them) and none is lost.
 pub async fn add_rating(
     db: &impl ConnectionTrait,
     product: Uuid,
     rating: i32,
-    sign: i32,
 ) -> Result<(), DbErr> {
     db.execute_raw(stmt(
         "INSERT INTO product_ratings AS t (product_id, rating_count, rating_sum,
                 stars_1, stars_2, stars_3, stars_4, stars_5)
-         VALUES ($1, $3, $3 * $2,
-                 CASE WHEN $2 = 1 THEN $3 ELSE 0 END, CASE WHEN $2 = 2 THEN $3 ELSE 0 END,
-                 CASE WHEN $2 = 3 THEN $3 ELSE 0 END, CASE WHEN $2 = 4 THEN $3 ELSE 0 END,
-                 CASE WHEN $2 = 5 THEN $3 ELSE 0 END)
+         VALUES ($1, 1, $2, ($2 = 1)::int, ($2 = 2)::int, ($2 = 3)::int, ($2 = 4)::int,
+                 ($2 = 5)::int)
          ON CONFLICT (product_id) DO UPDATE SET
-             rating_count = t.rating_count + EXCLUDED.rating_count,
+             rating_count = t.rating_count + 1,
              rating_sum = t.rating_sum + EXCLUDED.rating_sum,
              stars_1 = t.stars_1 + EXCLUDED.stars_1,
              stars_2 = t.stars_2 + EXCLUDED.stars_2,
@@ -215,9 +211,38 @@ pub async fn add_rating(
              stars_4 = t.stars_4 + EXCLUDED.stars_4,
              stars_5 = t.stars_5 + EXCLUDED.stars_5,
              updated_at = now()",
-        vec![product.into(), rating.into(), sign.into()],
+        vec![product.into(), rating.into()],
     ))
     .await?;
+    Ok(())
+}
+
+/// Counts one approved review of `rating` stars less (it was rejected): a relative
+/// update of the row its approval made. A row missing, or a count going below zero
+/// (the table's `CHECK`), is an error: the statistics never silently drift.
+pub async fn remove_rating(
+    db: &impl ConnectionTrait,
+    product: Uuid,
+    rating: i32,
+) -> Result<(), DbErr> {
+    let r = db
+        .execute_raw(stmt(
+            "UPDATE product_ratings SET
+                 rating_count = rating_count - 1,
+                 rating_sum = rating_sum - $2,
+                 stars_1 = stars_1 - ($2 = 1)::int,
+                 stars_2 = stars_2 - ($2 = 2)::int,
+                 stars_3 = stars_3 - ($2 = 3)::int,
+                 stars_4 = stars_4 - ($2 = 4)::int,
+                 stars_5 = stars_5 - ($2 = 5)::int,
+                 updated_at = now()
+             WHERE product_id = $1",
+            vec![product.into(), rating.into()],
+        ))
+        .await?;
+    if r.rows_affected() != 1 {
+        return Err(DbErr::RecordNotUpdated);
+    }
     Ok(())
 }
 

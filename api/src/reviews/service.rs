@@ -129,14 +129,18 @@ pub async fn moderate(
     let after = repo::moderate(&txn, id, m, admin, reason)
         .await?
         .ok_or_else(conflict)?;
-    let sign = match (before.status.as_str(), m) {
-        ("approved", Moderation::Reject) => -1,
-        (_, Moderation::Approve) => 1,
-        _ => 0,
+    // Approve starts only from an unapproved state, so it always adds one.
+    let counted = match (before.status.as_str(), m) {
+        (_, Moderation::Approve) => {
+            repo::add_rating(&txn, after.product_id, after.rating).await?;
+            true
+        }
+        ("approved", Moderation::Reject) => {
+            repo::remove_rating(&txn, after.product_id, after.rating).await?;
+            true
+        }
+        _ => false,
     };
-    if sign != 0 {
-        repo::add_rating(&txn, after.product_id, after.rating, sign).await?;
-    }
     audit::record(
         &txn,
         Entry::new(AuditActor::Admin(admin), m.action(), "review", id)
@@ -146,7 +150,7 @@ pub async fn moderate(
     )
     .await?;
     txn.commit().await?;
-    if sign != 0 {
+    if counted {
         cache.invalidate().await;
     }
     tracing::info!(review_id = %id, status = %after.status, "review moderated");

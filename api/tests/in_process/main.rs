@@ -14,6 +14,7 @@ mod instance;
 mod lifecycle;
 mod orders;
 mod payments;
+mod reviews;
 mod schema;
 mod security;
 mod support;
