@@ -320,7 +320,11 @@ outcomes!(
 );
 outcomes!(
     /// `GET /api/products/{id}/reviews`.
-    pub ListReviews { 404 => PRODUCT_MISSING, 503 => UNAVAILABLE }
+    pub ListReviews {
+        404 => PRODUCT_MISSING,
+        422 => "`PAGE_TOO_DEEP`: past the deepest page served",
+        503 => UNAVAILABLE,
+    }
 );
 outcomes!(
     /// `POST /api/admin/reviews/{id}/approve` and `.../reject`.
