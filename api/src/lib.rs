@@ -22,6 +22,7 @@ pub mod orders;
 pub mod outbox;
 pub mod password;
 pub mod payments;
+pub mod reviews;
 pub mod routes;
 pub mod shop_stats;
 pub mod sql;

@@ -155,6 +155,14 @@ pub struct ProductView {
     pub created_at: DateTime<Utc>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
+    /// The average of the approved reviews' stars (1 to 5), rounded to one decimal
+    /// (a JSON number such as `4.3`); `null` while no review is approved.
+    #[oai(nullable)]
+    #[serde(default)]
+    pub rating_average: Option<f64>,
+    /// How many approved reviews the average is of.
+    #[serde(default)]
+    pub rating_count: i32,
 }
 
 /// A product as stored, with its images (the first is the main one).
@@ -186,6 +194,27 @@ pub struct Product {
     pub created_at: DateTime<Utc>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
+    /// Approved reviews (`product_ratings`).
+    pub rating_count: i32,
+    /// The sum of their stars.
+    pub rating_sum: i32,
+}
+
+impl Product {
+    /// The average stars of the approved reviews, to one decimal; `None` without any.
+    pub fn rating_average(&self) -> Option<f64> {
+        rating_average(self.rating_count.into(), self.rating_sum.into())
+    }
+}
+
+/// The average of `count` ratings summing to `sum`, rounded half up to one decimal
+/// (exact: computed in tenths on integers); `None` when `count` is 0.
+pub fn rating_average(count: i64, sum: i64) -> Option<f64> {
+    if count <= 0 {
+        return None;
+    }
+    let tenths = (sum * 20 + count) / (count * 2);
+    Some(tenths as f64 / 10.0)
 }
 
 /// An image of a product, as stored (without its bytes).
@@ -211,6 +240,7 @@ impl From<Image> for ImageRef {
 
 impl From<Product> for ProductView {
     fn from(p: Product) -> Self {
+        let rating_average = p.rating_average();
         Self {
             id: p.id,
             name: p.name,
@@ -222,6 +252,8 @@ impl From<Product> for ProductView {
             low_stock_threshold: p.low_stock_threshold,
             status: p.status,
             images: p.images.into_iter().map(ImageRef::from).collect(),
+            rating_average,
+            rating_count: p.rating_count,
             version: p.version,
             created_at: p.created_at,
             updated_at: p.updated_at,

@@ -91,6 +91,8 @@ pub struct Settings {
     pub image_cache_bytes: u64,
     /// Most units of one product in one cart.
     pub max_quantity_per_product: i32,
+    /// Most reviews one user may submit in an hour, over every instance.
+    pub reviews_max_per_hour: u64,
     /// Key sealing secrets carried inside events (the OTP code), shared with the
     /// email consumer.
     pub event_seal_key: SealKey,
@@ -427,6 +429,7 @@ impl std::fmt::Debug for Settings {
             .field("request_log", &self.request_log)
             .field("image_cache_bytes", &self.image_cache_bytes)
             .field("max_quantity_per_product", &self.max_quantity_per_product)
+            .field("reviews_max_per_hour", &self.reviews_max_per_hour)
             .field("event_seal_key", &self.event_seal_key)
             .field("retention", &self.retention)
             .finish()
@@ -471,6 +474,7 @@ impl Settings {
             request_log: RequestLogSettings::from_env()?,
             image_cache_bytes: optional("IMAGE_CACHE_BYTES", 16 * 1024 * 1024)?,
             max_quantity_per_product: optional("MAX_QUANTITY_PER_PRODUCT", 10)?,
+            reviews_max_per_hour: optional::<u64>("REVIEWS_MAX_PER_HOUR", 10)?.max(1),
             event_seal_key: SealKey::from_env()?,
             retention: RetentionSettings::from_env()?,
             orders: OrderSettings::from_env()?,

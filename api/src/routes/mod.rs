@@ -34,6 +34,7 @@ pub mod orders;
 pub mod outcomes;
 pub mod payments;
 pub mod products;
+pub mod reviews;
 pub mod stats;
 
 use poem_openapi::Tags;
@@ -59,6 +60,8 @@ pub enum ApiTags {
     Addresses,
     /// Payment providers' webhooks.
     Payments,
+    /// Product reviews by verified buyers, and helpful votes.
+    Reviews,
     /// Admin-only operations.
     Admin,
     /// Deprecated: the routes and shapes of the Express shop this API replaces, kept

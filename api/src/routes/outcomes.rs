@@ -363,6 +363,20 @@ outcomes!(
     }
 );
 outcomes!(
+    /// `POST /api/products/{id}/reviews`.
+    pub SubmitReview {
+        401 => UNAUTHORIZED,
+        403 => "`REVIEW_NOT_VERIFIED_BUYER`: you have no paid, shipped or delivered order \
+            of this product (a pending, cancelled or refunded one does not count)",
+        404 => PRODUCT_MISSING,
+        409 => "`REVIEW_ALREADY_EXISTS`: you reviewed this product before (one review per \
+            customer per product; of concurrent submissions one is stored)",
+        429 => "`TOO_MANY_REVIEWS`: past the reviews a user may submit in an hour \
+            (`details.limit_per_hour`); with `Retry-After`",
+        503 => UNAVAILABLE,
+    }
+);
+outcomes!(
     /// `PATCH /api/admin/categories/{id}`.
     pub UpdateCategory {
         401 => UNAUTHORIZED,
@@ -374,6 +388,14 @@ outcomes!(
     }
 );
 outcomes!(
+    /// `GET /api/products/{id}/reviews`.
+    pub ListReviews {
+        404 => PRODUCT_MISSING,
+        422 => "`PAGE_TOO_DEEP`: past the deepest page served",
+        503 => UNAVAILABLE,
+    }
+);
+outcomes!(
     /// `DELETE /api/admin/categories/{id}`.
     pub DeleteCategory {
         401 => UNAUTHORIZED,
@@ -381,6 +403,27 @@ outcomes!(
         404 => "`NOT_FOUND`: no such category",
         409 => "`CATEGORY_NOT_EMPTY`: products of any status are in it (`details.products`); \
             `CATEGORY_HAS_CHILDREN`: it has sub-categories (`details.children`)",
+        503 => UNAVAILABLE,
+    }
+);
+outcomes!(
+    /// `POST /api/admin/reviews/{id}/approve` and `.../reject`.
+    pub ModerateReview {
+        401 => UNAUTHORIZED,
+        403 => ADMIN_ONLY,
+        404 => "`NOT_FOUND`: no such review",
+        409 => "`REVIEW_STATE_CONFLICT`: the review is not in a state this moderation \
+            starts from (`details.current_status`); of two concurrent moderations one wins, \
+            the other gets this",
+        503 => UNAVAILABLE,
+    }
+);
+outcomes!(
+    /// `POST /api/reviews/{id}/helpful`.
+    pub VoteReview {
+        401 => UNAUTHORIZED,
+        403 => "`REVIEW_OWN_VOTE`: a vote on your own review",
+        404 => "`NOT_FOUND`: no such review, or not approved",
         503 => UNAVAILABLE,
     }
 );

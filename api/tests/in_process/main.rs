@@ -17,6 +17,7 @@ mod lifecycle;
 mod orders;
 mod payments;
 mod product_status;
+mod reviews;
 mod schema;
 mod security;
 mod support;

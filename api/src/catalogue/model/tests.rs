@@ -82,3 +82,13 @@ fn each_transition_starts_only_from_the_states_it_lists_and_never_from_where_it_
         assert_eq!(t.action(), format!("product.{}", t.verb()));
     }
 }
+
+#[test]
+fn the_rating_average_is_rounded_half_up_to_one_decimal_and_none_without_ratings() {
+    assert_eq!(rating_average(0, 0), None);
+    assert_eq!(rating_average(1, 5), Some(5.0));
+    assert_eq!(rating_average(3, 13), Some(4.3)); // 4.333...
+    assert_eq!(rating_average(4, 17), Some(4.3)); // 4.25 rounds up
+    assert_eq!(rating_average(3, 11), Some(3.7)); // 3.666...
+    assert_eq!(rating_average(20, 20), Some(1.0));
+}

@@ -78,6 +78,8 @@ fn product(r: ProductRow, images: Vec<Image>) -> Result<Product, DbErr> {
         version: r.version,
         created_at: r.created_at,
         updated_at: r.updated_at,
+        rating_count: r.rating_count.unwrap_or(0),
+        rating_sum: r.rating_sum.unwrap_or(0),
     })
 }
 

@@ -3,7 +3,7 @@
 
 use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Value};
 
-use super::{COLUMNS, Count, ProductRow, with_images};
+use super::{COLUMNS, Count, FROM, ProductRow, with_images};
 use crate::{
     catalogue::model::{Product, ProductStatus},
     sql::stmt,
@@ -110,7 +110,7 @@ pub async fn list(db: &impl ConnectionTrait, q: &ListQuery) -> Result<(Vec<Produ
     let offset = (q.page - 1).saturating_mul(q.page_size);
     let rows = ProductRow::find_by_statement(stmt(
         &format!(
-            "SELECT {COLUMNS} FROM products WHERE {filter} ORDER BY {} LIMIT {} OFFSET {offset}",
+            "SELECT {COLUMNS} FROM {FROM} WHERE {filter} ORDER BY {} LIMIT {} OFFSET {offset}",
             q.sort.order_by(),
             q.page_size
         ),
@@ -131,7 +131,7 @@ pub const MAX_UNPAGED: u64 = 1000;
 pub async fn all_active(db: &impl ConnectionTrait) -> Result<Vec<Product>, DbErr> {
     let rows = ProductRow::find_by_statement(stmt(
         &format!(
-            "SELECT {COLUMNS} FROM products WHERE status = 'published' ORDER BY created_at DESC, id
+            "SELECT {COLUMNS} FROM {FROM} WHERE status = 'published' ORDER BY created_at DESC, id
              LIMIT {MAX_UNPAGED}"
         ),
         vec![],
@@ -145,7 +145,7 @@ pub async fn all_active(db: &impl ConnectionTrait) -> Result<Vec<Product>, DbErr
 pub async fn with_images_only(db: &impl ConnectionTrait) -> Result<Vec<Product>, DbErr> {
     let rows = ProductRow::find_by_statement(stmt(
         &format!(
-            "SELECT {COLUMNS} FROM products p WHERE status = 'published'
+            "SELECT {COLUMNS} FROM {FROM} WHERE status = 'published'
              AND EXISTS (SELECT 1 FROM product_images i WHERE i.product_id = p.id)
              ORDER BY created_at DESC, id LIMIT {MAX_UNPAGED}"
         ),
@@ -188,8 +188,8 @@ pub async fn list_admin(
     let offset = (page - 1).saturating_mul(page_size);
     let rows = ProductRow::find_by_statement(stmt(
         &format!(
-            "SELECT {COLUMNS} FROM products WHERE {filter}
-             ORDER BY created_at DESC, id LIMIT {page_size} OFFSET {offset}"
+            "SELECT {COLUMNS} FROM {FROM} WHERE {filter}
+             ORDER BY p.created_at DESC, p.id LIMIT {page_size} OFFSET {offset}"
         ),
         vec![status],
     ))

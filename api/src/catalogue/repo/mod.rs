@@ -47,11 +47,28 @@ pub struct ProductRow {
     pub created_at: DateTime<Utc>,
     /// Updated.
     pub updated_at: DateTime<Utc>,
+    /// Approved reviews counted in `product_ratings` (`None`: no row yet).
+    pub rating_count: Option<i32>,
+    /// Sum of their stars.
+    pub rating_sum: Option<i32>,
 }
 
-/// Columns of [`ProductRow`].
-pub const COLUMNS: &str = "id, name, description, price_cents, currency, category, stock, \
-     low_stock_threshold, status, version, created_at, updated_at";
+/// Columns of [`ProductRow`], read from [`FROM`] (or from a data-modifying `WITH`
+/// named `p`, joined as [`FROM_CHANGED`]): the product's own columns as `p`, then its
+/// rating statistics as `r`.
+pub const COLUMNS: &str = "p.id, p.name, p.description, p.price_cents, p.currency, p.category, \
+     p.stock, p.low_stock_threshold, p.status, p.version, p.created_at, p.updated_at, \
+     r.rating_count, r.rating_sum";
+
+/// The `FROM` of every product read: the product `p` and its rating statistics `r`
+/// (none before its first approved review). Filters and orders name the product's
+/// columns unqualified: none of them but `updated_at` is also a column of
+/// `product_ratings`.
+pub const FROM: &str = "products p LEFT JOIN product_ratings r ON r.product_id = p.id";
+
+/// The `FROM` after a write: `WITH changed AS (UPDATE products ... RETURNING *)
+/// SELECT {COLUMNS} FROM {FROM_CHANGED}`, so a write answers the row as reads do.
+pub const FROM_CHANGED: &str = "changed p LEFT JOIN product_ratings r ON r.product_id = p.id";
 
 #[derive(Debug, FromQueryResult)]
 pub(super) struct Count {
@@ -65,8 +82,13 @@ mod tests {
     use crate::entities::products;
 
     #[test]
-    fn the_product_row_reads_every_column_of_the_entity_in_order() {
-        let entity: Vec<&str> = products::Column::iter().map(|c| c.as_str()).collect();
-        assert_eq!(entity.join(", "), super::COLUMNS);
+    fn the_product_row_reads_every_column_of_the_entity_in_order_then_its_ratings() {
+        let entity: Vec<String> = products::Column::iter()
+            .map(|c| format!("p.{}", c.as_str()))
+            .collect();
+        assert_eq!(
+            format!("{}, r.rating_count, r.rating_sum", entity.join(", ")),
+            super::COLUMNS
+        );
     }
 }

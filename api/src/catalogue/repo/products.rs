@@ -3,7 +3,7 @@
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, Value};
 use uuid::Uuid;
 
-use super::{COLUMNS, ProductRow, with_images};
+use super::{COLUMNS, FROM, FROM_CHANGED, ProductRow, with_images};
 use crate::{
     catalogue::model::{NewProduct, Product, ProductStatus, Transition},
     entities::products,
@@ -13,7 +13,7 @@ use crate::{
 /// One product, archived or not.
 pub async fn by_id(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<Product>, DbErr> {
     let row = ProductRow::find_by_statement(stmt(
-        &format!("SELECT {COLUMNS} FROM products WHERE id = $1"),
+        &format!("SELECT {COLUMNS} FROM {FROM} WHERE p.id = $1"),
         vec![id.into()],
     ))
     .one(db)
@@ -29,7 +29,7 @@ pub async fn by_id(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<Product
 /// row the update changes.
 pub async fn locked(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<Product>, DbErr> {
     let row = ProductRow::find_by_statement(stmt(
-        &format!("SELECT {COLUMNS} FROM products WHERE id = $1 FOR UPDATE"),
+        &format!("SELECT {COLUMNS} FROM {FROM} WHERE p.id = $1 FOR UPDATE OF p"),
         vec![id.into()],
     ))
     .one(db)
@@ -175,7 +175,8 @@ pub async fn update(
     }
     let row = ProductRow::find_by_statement(stmt(
         &format!(
-            "UPDATE products SET {} WHERE id = $1 AND version = $2 RETURNING {COLUMNS}",
+            "WITH changed AS (UPDATE products SET {} WHERE id = $1 AND version = $2 RETURNING *)
+             SELECT {COLUMNS} FROM {FROM_CHANGED}",
             sets.join(", ")
         ),
         values,
@@ -228,15 +229,15 @@ pub async fn transition(
     t: Transition,
 ) -> Result<Moved, DbErr> {
     let from = crate::orders::place::pg_array(t.from().iter().map(|s| s.as_str()));
-    let columns: Vec<String> = COLUMNS.split(", ").map(|c| format!("p.{c}")).collect();
     let moved = db
         .query_one_raw(stmt(
             &format!(
-                "WITH old AS (SELECT id, status FROM products WHERE id = $1 FOR UPDATE)
-                 UPDATE products p SET status = $2, updated_at = now()
-                 FROM old WHERE p.id = old.id AND old.status = ANY ($3::text[])
-                 RETURNING {}, old.status AS before_status",
-                columns.join(", ")
+                "WITH old AS (SELECT id, status FROM products WHERE id = $1 FOR UPDATE),
+                 changed AS (
+                     UPDATE products p SET status = $2, updated_at = now()
+                     FROM old WHERE p.id = old.id AND old.status = ANY ($3::text[])
+                     RETURNING p.*, old.status AS before_status)
+                 SELECT {COLUMNS}, p.before_status FROM {FROM_CHANGED}"
             ),
             vec![id.into(), t.to().as_str().into(), from.into()],
         ))

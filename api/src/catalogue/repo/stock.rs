@@ -4,7 +4,7 @@
 use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
 use uuid::Uuid;
 
-use super::{COLUMNS, ProductRow, with_images};
+use super::{COLUMNS, FROM_CHANGED, ProductRow, with_images};
 use crate::{catalogue::model::Product, sql::stmt};
 
 /// Outcome of a stock adjustment.
@@ -30,8 +30,9 @@ pub async fn adjust_stock(
 ) -> Result<StockChange, DbErr> {
     let row = ProductRow::find_by_statement(stmt(
         &format!(
-            "UPDATE products SET stock = stock + $2, updated_at = now()
-             WHERE id = $1 AND stock::int8 + $2 BETWEEN 0 AND $3 RETURNING {COLUMNS}"
+            "WITH changed AS (UPDATE products SET stock = stock + $2, updated_at = now()
+             WHERE id = $1 AND stock::int8 + $2 BETWEEN 0 AND $3 RETURNING *)
+             SELECT {COLUMNS} FROM {FROM_CHANGED}"
         ),
         vec![
             id.into(),
