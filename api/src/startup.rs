@@ -39,7 +39,7 @@ use crate::{
         addresses::AddressesApi, admin::AdminApi, admin_orders::AdminOrdersApi,
         admin_products::AdminProductsApi, auth::AuthApi, cart::CartApi, docs, health::HealthApi,
         legacy::LegacyApi, orders::OrdersApi, payments::PaymentsApi, products::ProductsApi,
-        stats::StatsApi,
+        search::SearchApi, stats::StatsApi,
     },
     state::{AppState, SharedState},
 };
@@ -52,6 +52,7 @@ pub fn openapi_service() -> OpenApiService<impl poem_openapi::OpenApi, ()> {
             StatsApi,
             AuthApi,
             ProductsApi,
+            SearchApi,
             CartApi,
             OrdersApi,
             AddressesApi,

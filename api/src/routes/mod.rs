@@ -31,6 +31,7 @@ pub mod orders;
 pub mod outcomes;
 pub mod payments;
 pub mod products;
+pub mod search;
 pub mod stats;
 
 use poem_openapi::Tags;

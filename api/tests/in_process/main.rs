@@ -15,5 +15,6 @@ mod lifecycle;
 mod orders;
 mod payments;
 mod schema;
+mod search;
 mod security;
 mod support;
