@@ -104,7 +104,7 @@ async fn misspelled_words_find_the_products_and_the_answer_says_what_was_searche
     .await?;
 
     let reply = search(&app, &app.base, "q=bananna").await?;
-    assert_eq!(ids(&reply), [bananas.clone()], "{}", reply.text);
+    assert_eq!(ids(&reply), [bananas.as_str()], "{}", reply.text);
     assert!(
         reply.json["data"]["corrected_query"]
             .as_str()
@@ -114,7 +114,7 @@ async fn misspelled_words_find_the_products_and_the_answer_says_what_was_searche
     );
     // A transposition in a short word shares almost no trigrams with the word.
     let reply = search(&app, &app.base, "q=mlik").await?;
-    assert_eq!(ids(&reply), [milk.clone()], "{}", reply.text);
+    assert_eq!(ids(&reply), [milk.as_str()], "{}", reply.text);
     assert_eq!(
         reply.json["data"]["corrected_query"], "milk",
         "{}",
@@ -234,7 +234,7 @@ async fn filters_narrow_by_category_with_descendants_price_stock_and_rating() ->
     expected.sort();
     assert_eq!(with_dairy, expected, "a category and its descendants");
     let by_code = search(&app, &app.base, "q=cheese&category=STAPLES").await?;
-    assert_eq!(ids(&by_code), [staple.clone()], "{}", by_code.text);
+    assert_eq!(ids(&by_code), [staple.as_str()], "{}", by_code.text);
     let unknown = search(&app, &app.base, "q=cheese&category=no-such-category").await?;
     assert_eq!(total(&unknown), 0, "{}", unknown.text);
 
@@ -244,7 +244,7 @@ async fn filters_narrow_by_category_with_descendants_price_stock_and_rating() ->
         "q=cheese&min_price_cents=200&max_price_cents=500",
     )
     .await?;
-    assert_eq!(ids(&priced), [staple.clone()], "{}", priced.text);
+    assert_eq!(ids(&priced), [staple.as_str()], "{}", priced.text);
     let stocked = search(&app, &app.base, "q=cheese&in_stock=true&sort=price_asc").await?;
     assert_eq!(
         ids(&stocked),
@@ -253,7 +253,7 @@ async fn filters_narrow_by_category_with_descendants_price_stock_and_rating() ->
         stocked.text
     );
     let sold_out = search(&app, &app.base, "q=cheese&in_stock=false").await?;
-    assert_eq!(ids(&sold_out), [staple.clone()], "{}", sold_out.text);
+    assert_eq!(ids(&sold_out), [staple.as_str()], "{}", sold_out.text);
 
     // Ratings: cheddar 4.5 over 2, crackers 3.0 over 1, cottage unrated.
     app.db
@@ -263,7 +263,7 @@ async fn filters_narrow_by_category_with_descendants_price_stock_and_rating() ->
         ))
         .await?;
     let rated = search(&app, &app.base, "q=cheese&min_rating=4").await?;
-    assert_eq!(ids(&rated), [dairy.clone()], "{}", rated.text);
+    assert_eq!(ids(&rated), [dairy.as_str()], "{}", rated.text);
     let by_rating = search(&app, &app.base, "q=cheese&sort=rating").await?;
     assert_eq!(
         ids(&by_rating),
@@ -428,7 +428,7 @@ async fn a_cached_search_is_invalidated_by_an_admin_write_on_every_instance() ->
     // Warm the same search on both instances: the second read of each is a hit.
     for base in [&app.base, &sibling.base] {
         let warm = search(&app, base, "q=velvet").await?;
-        assert_eq!(ids(&warm), [first.clone()], "{}", warm.text);
+        assert_eq!(ids(&warm), [first.as_str()], "{}", warm.text);
         let again = search(&app, base, "q=%20Velvet").await?;
         assert_eq!(again.header("x-cache"), Some("HIT"), "normalised alike");
     }
