@@ -502,3 +502,50 @@ async fn a_missing_blank_or_too_long_query_is_a_422_naming_q() -> anyhow::Result
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn concurrent_imports_sharing_new_words_all_succeed_and_every_word_is_searchable()
+-> anyhow::Result<()> {
+    let app = TestApp::spawn().await;
+    let (_siblings, bases) = app.four_instances().await?;
+    let admin = app.admin().await?;
+    // Sixteen words no product used yet; each import names them all, in its own order,
+    // so unsorted lexicon inserts would take the same keys in opposite orders.
+    let words: Vec<String> = (0..16)
+        .map(|i| format!("zephyr{}", (b'a' + i) as char))
+        .collect();
+    let imports = (0..8).map(|n| {
+        let mut order = words.clone();
+        if n % 2 == 1 {
+            order.reverse();
+        }
+        order.rotate_left(n);
+        let rows: Vec<Value> = order
+            .chunks(2)
+            .map(|pair| {
+                json!({"name": pair.join(" "), "price_cents": 100, "category": "STAPLES", "stock": 1})
+            })
+            .collect();
+        let url = format!("{}/api/admin/products/bulk", bases[n % bases.len()]);
+        let req = app.http.post(url).bearer_auth(&admin).json(&rows);
+        app.send(req)
+    });
+    for reply in futures_util::future::join_all(imports).await {
+        let reply = reply?;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        assert_eq!(reply.json["data"]["created"], 8, "{}", reply.text);
+    }
+    let learnt = app
+        .scalar("SELECT count(*) FROM search_terms WHERE term LIKE 'zephyr_'")
+        .await?;
+    assert_eq!(learnt, 16, "every new word is in the lexicon once");
+    // A typo in one of them is corrected to it.
+    let reply = search(&app, &app.base, "q=zehpyrc").await?;
+    assert_eq!(
+        reply.json["data"]["corrected_query"], "zephyrc",
+        "{}",
+        reply.text
+    );
+    assert_eq!(total(&reply), 8, "{}", reply.text);
+    Ok(())
+}
