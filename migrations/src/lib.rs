@@ -19,6 +19,7 @@ mod m20261202_000010_pipeline;
 mod m20261202_000011_order_number;
 mod m20261206_000012_order_lifecycle;
 mod m20261207_000013_catalogue_data;
+mod m20261207_000014_search;
 mod m20261207_000015_reviews;
 
 /// Applies the migrations in order.
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000011_order_number::Migration),
             Box::new(m20261206_000012_order_lifecycle::Migration),
             Box::new(m20261207_000013_catalogue_data::Migration),
+            Box::new(m20261207_000014_search::Migration),
             Box::new(m20261207_000015_reviews::Migration),
         ]
     }

@@ -13,4 +13,5 @@ pub mod image_cache;
 pub mod images;
 pub mod model;
 pub mod repo;
+pub mod search;
 pub mod service;

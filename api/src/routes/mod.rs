@@ -35,6 +35,7 @@ pub mod outcomes;
 pub mod payments;
 pub mod products;
 pub mod reviews;
+pub mod search;
 pub mod stats;
 
 use poem_openapi::Tags;

@@ -123,6 +123,14 @@ outcomes!(
     }
 );
 outcomes!(
+    /// `GET /api/products/search`.
+    pub SearchProducts {
+        422 => "`VALIDATION_ERROR`: `q` is missing, blank or over 200 characters \
+            (`details.field`); `PAGE_TOO_DEEP`: past the deepest page served",
+        503 => UNAVAILABLE,
+    }
+);
+outcomes!(
     /// `GET /api/products/{id}`, `GET /api/products/{id}/images/{image_id}`.
     pub ReadProduct { 404 => PRODUCT_NOT_ON_SALE, 503 => UNAVAILABLE }
 );

@@ -260,7 +260,9 @@ impl ProductsApi {
         max_price_cents: Query<Option<i64>>,
         /// `true`: only in stock; `false`: only sold out.
         in_stock: Query<Option<bool>>,
-        /// Words to find in the name or description (at most 100 characters).
+        /// Words to find in the name, category or description (whole words, any form:
+        /// `banana` finds bananas; at most 100 characters). Typo tolerance and facets:
+        /// `GET /api/products/search`.
         q: Query<Option<String>>,
         /// `newest` (default), `price_asc`, `price_desc` or `name`.
         sort: Query<Option<Sort>>,

@@ -19,5 +19,6 @@ mod payments;
 mod product_status;
 mod reviews;
 mod schema;
+mod search;
 mod security;
 mod support;

@@ -74,6 +74,8 @@ where
         ))
         .await?
         .into_iter()
+        // Kept by the database for search (its triggers), never read as a column.
+        .filter(|c| !(table == "products" && c == "search_document"))
         .collect();
     assert!(!migrated.is_empty(), "no table {table}");
     assert_eq!(declared, migrated, "entity and migrated schema of {table}");

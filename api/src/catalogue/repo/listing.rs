@@ -51,16 +51,10 @@ pub struct ListQuery {
     pub max_price_cents: Option<i64>,
     /// Only products in stock (true) or out of stock (false).
     pub in_stock: Option<bool>,
-    /// Text search over name and description.
+    /// Full-text search over name, category name and description.
     pub q: Option<String>,
     /// Order.
     pub sort: Sort,
-}
-
-fn escape_like(q: &str) -> String {
-    q.replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_")
 }
 
 /// One page of active products and the total matching.
@@ -96,8 +90,12 @@ pub async fn list(db: &impl ConnectionTrait, q: &ListQuery) -> Result<(Vec<Produ
         None => {}
     }
     if let Some(text) = q.q.as_deref().filter(|t| !t.is_empty()) {
-        let p = bind(format!("%{}%", escape_like(text)).into(), &mut values);
-        conditions.push(format!("(name ILIKE {p} OR description ILIKE {p})"));
+        // Full text (the search's document, kept by the database, on a GIN index):
+        // whole words, stemmed, over name, category name and description.
+        let p = bind(text.to_owned().into(), &mut values);
+        conditions.push(format!(
+            "search_document @@ plainto_tsquery('english', {p})"
+        ));
     }
     let filter = conditions.join(" AND ");
     let total = Count::find_by_statement(stmt(

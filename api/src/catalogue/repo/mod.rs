@@ -5,6 +5,7 @@
 mod images;
 mod listing;
 mod products;
+pub mod search;
 mod stock;
 
 use chrono::{DateTime, Utc};
