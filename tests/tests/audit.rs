@@ -101,17 +101,19 @@ async fn the_apis_database_role_cannot_update_delete_or_truncate_the_log() -> an
     };
     let before = count().await?;
     assert!(before >= 1);
-    for sql in [
-        "UPDATE audit_log SET action = 'product.delete' WHERE $1 = $1",
-        "DELETE FROM audit_log WHERE $1 = $1",
+    for (sql, params) in [
+        (
+            "UPDATE audit_log SET action = 'product.delete' WHERE $1 = $1",
+            &["x"][..],
+        ),
+        ("DELETE FROM audit_log WHERE $1 = $1", &["x"][..]),
+        ("TRUNCATE audit_log", &[][..]),
     ] {
-        let err = execute(&db, sql, &["x"]).await.expect_err(sql);
-        assert!(err.to_string().contains("append-only"), "{sql}: {err}");
+        match execute(&db, sql, params).await {
+            Ok(n) => panic!("{sql} was allowed ({n} rows)"),
+            Err(err) => assert!(err.to_string().contains("append-only"), "{sql}: {err}"),
+        }
     }
-    let err = execute(&db, "TRUNCATE audit_log", &[])
-        .await
-        .expect_err("TRUNCATE");
-    assert!(err.to_string().contains("append-only"), "TRUNCATE: {err}");
     assert_eq!(count().await?, before);
     Ok(())
 }

@@ -3,7 +3,7 @@
 //! words of its own (random letters), so other tests' products never match.
 
 use e2e::{admin_token, client, create_product, get, nginx_url, send};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// A word of 12 random letters: no other product uses it, and it is long enough that
 /// a typo in it is corrected to it.
