@@ -152,14 +152,16 @@ impl Stamp {
 }
 
 /// Marks the stored format. An older release reads a value up to its first colon as
-/// its generation: `v2|7` is no number, so during a rolling deploy it takes this
-/// format for a miss instead of serving `7:...` as the body.
-const FORMAT: &[u8] = b"v2|";
+/// its generation: `v3|7` is no number, so during a rolling deploy it takes this
+/// format for a miss instead of serving `7:...` as the body. `v3`: products carry
+/// `draft`/`published` statuses, text categories and ratings, which `v2` readers
+/// cannot parse (and the reverse), so the two releases never share an entry.
+const FORMAT: &[u8] = b"v3|";
 
-/// `v2|generation:stock_version:read_at_ms:json` as stored.
+/// `v3|generation:stock_version:read_at_ms:json` as stored.
 fn stamp(at: Stamp, json: &[u8]) -> Vec<u8> {
     let head = format!(
-        "v2|{}:{}:{}:",
+        "v3|{}:{}:{}:",
         at.generation, at.stock_version, at.read_at_ms
     );
     let mut stored = Vec::with_capacity(head.len() + json.len());

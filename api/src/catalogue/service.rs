@@ -78,7 +78,7 @@ pub async fn read_images(
 /// Invalidates the catalogue cache after a commit, before the caller answers. In a
 /// task of its own: a request cancelled after its commit (the client gone) still
 /// invalidates, so no instance keeps serving what the write replaced.
-async fn written(cache: &CatalogueCache) {
+pub(crate) async fn written(cache: &CatalogueCache) {
     let cache = cache.clone();
     let _ = tokio::spawn(async move { cache.invalidate().await }).await;
 }

@@ -44,15 +44,21 @@ pub struct Cart {
     pub currency: String,
 }
 
-/// The cart lines of `user`.
+/// The cart lines of `user`. A line whose product went back to `draft` after it was
+/// added shows no name, no price and nothing available (a draft is never shown to
+/// customers; placing the order refuses it); an archived one shows nothing available.
 pub async fn lines(db: &impl ConnectionTrait, user: Uuid) -> Result<Vec<CartItem>, DbErr> {
     CartItem::find_by_statement(stmt(
-        "SELECT ci.id, ci.product_id, p.name AS product_name, p.price_cents AS unit_price_cents,
-                p.currency, ci.quantity, p.price_cents * ci.quantity AS line_total_cents,
-                p.stock AS available
+        "SELECT ci.id, ci.product_id,
+                CASE WHEN p.status = 'draft' THEN $2 ELSE p.name END AS product_name,
+                CASE WHEN p.status = 'draft' THEN 0 ELSE p.price_cents END AS unit_price_cents,
+                p.currency, ci.quantity,
+                CASE WHEN p.status = 'draft' THEN 0 ELSE p.price_cents * ci.quantity END
+                    AS line_total_cents,
+                CASE WHEN p.status = 'published' THEN p.stock ELSE 0 END AS available
          FROM carts c JOIN cart_items ci ON ci.cart_id = c.id JOIN products p ON p.id = ci.product_id
          WHERE c.user_id = $1 ORDER BY ci.added_at, ci.id",
-        vec![user.into()],
+        vec![user.into(), super::place::UNAVAILABLE_PRODUCT.into()],
     ))
     .all(db)
     .await

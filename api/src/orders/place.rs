@@ -288,6 +288,9 @@ async fn reserve_stock(
     Ok(reserved)
 }
 
+/// How a cart line or a refusal names a product that went back to `draft`.
+pub const UNAVAILABLE_PRODUCT: &str = "(unavailable product)";
+
 /// What is left of `product` for a refusal (an archived product has none).
 fn shortage(
     product: Uuid,
@@ -298,6 +301,8 @@ fn shortage(
 ) -> Shortage {
     let (name, available) = match (name, stock, status.as_deref()) {
         (Some(name), Some(stock), Some("published")) => (name, stock),
+        // A draft's name is not for customers (it may be an upcoming product's).
+        (Some(_), _, Some("draft")) => (UNAVAILABLE_PRODUCT.to_owned(), 0),
         (Some(name), _, _) => (name, 0),
         (None, _, _) => ("(removed product)".to_owned(), 0),
     };

@@ -151,7 +151,7 @@ pub async fn moderate(
     .await?;
     txn.commit().await?;
     if counted {
-        cache.invalidate().await;
+        crate::catalogue::service::written(cache).await;
     }
     tracing::info!(review_id = %id, status = %after.status, "review moderated");
     Ok(after)

@@ -229,13 +229,44 @@ async fn an_order_holding_a_product_unpublished_or_archived_since_it_was_added_i
     assert_eq!(archived.status, 200, "{}", archived.text);
     assert_eq!(archived.json["data"]["status"], "archived");
 
+    // The cart shows nothing of the draft (its name may be an upcoming product's),
+    // and nothing available of either.
+    let cart = app.get("/api/cart", Some(&customer)).await?;
+    assert_eq!(cart.status, 200, "{}", cart.text);
+    assert!(!cart.text.contains("Pulled biscuits"), "{}", cart.text);
+    let items = cart.json["data"]["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let line = |id: &str| items.iter().find(|l| l["product_id"] == id).cloned();
+    let draft_line = line(&later_draft).unwrap_or_default();
+    assert_eq!(
+        draft_line["product_name"], "(unavailable product)",
+        "{}",
+        cart.text
+    );
+    assert_eq!(draft_line["unit_price_cents"], 0, "{}", cart.text);
+    assert_eq!(draft_line["available"], 0, "{}", cart.text);
+    assert_eq!(line(&later_archived).unwrap_or_default()["available"], 0);
+    assert_eq!(cart.json["data"]["total_cents"], 200, "{}", cart.text);
+    let legacy_cart = app.get("/products/cartitems", Some(&customer)).await?;
+    assert!(
+        !legacy_cart.text.contains("Pulled biscuits"),
+        "{}",
+        legacy_cart.text
+    );
+
     let refused = app.post("/api/orders", &json!({}), Some(&customer)).await?;
     refused.assert_error(409, "INSUFFICIENT_STOCK");
     let message = refused.json["message"].as_str().unwrap_or_default();
-    for name in ["Retired jam (requested 1, available 0)", "Pulled biscuits"] {
+    for name in [
+        "Retired jam (requested 1, available 0)",
+        "(unavailable product)",
+    ] {
         assert!(message.contains(name), "{message}");
     }
     assert!(!message.contains("Kept tea"), "{message}");
+    assert!(!message.contains("Pulled biscuits"), "{message}");
     // The old frontend's route refuses it too (its 400), naming it.
     let legacy = app
         .post("/products/placeorder", &json!({}), Some(&customer))

@@ -406,6 +406,17 @@ async fn drafts_and_archived_products_are_never_found_or_counted() -> anyhow::Re
         );
         assert_eq!(band_sum(&reply), total(&reply), "{query}");
     }
+    // Nor does a suggestion reveal a word only a draft has: "rice" is a draft's word,
+    // so a misspelling of it is corrected to nothing, as a word no product has.
+    for query in ["q=ricee", "q=rcie"] {
+        let reply = search(&app, &app.base, query).await?;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        assert!(
+            reply.json["data"]["corrected_query"].is_null(),
+            "{query} revealed a draft's word: {}",
+            reply.text
+        );
+    }
     let reply = search(&app, &app.base, "q=saffron").await?;
     assert_eq!(ids(&reply), [published]);
     assert_eq!(total(&reply), 1);

@@ -17,7 +17,7 @@ fn at(generation: i64, stock_version: i64, read_at_ms: i64) -> Stamp {
 #[test]
 fn a_stamped_value_comes_back_with_its_stamp() {
     let stored = stamp(at(42, 7, 1_700_000_000_000), br#"{"a":1}"#);
-    assert_eq!(stored, br#"v2|42:7:1700000000000:{"a":1}"#);
+    assert_eq!(stored, br#"v3|42:7:1700000000000:{"a":1}"#);
     let Some((stamped, json)) = unstamp(stored) else {
         panic!("a stamped value comes back");
     };
@@ -33,7 +33,7 @@ fn values_in_another_format_are_misses() {
     // An older release's `generation:json`, even one that looks like this format.
     assert_eq!(unstamp(br#"3:[{"id":"x","stock":1}]"#.to_vec()), None);
     assert_eq!(unstamp(br#"3:4:5:{"a":1}"#.to_vec()), None);
-    assert_eq!(unstamp(b"v2|3:x:5:[]".to_vec()), None);
+    assert_eq!(unstamp(b"v3|3:x:5:[]".to_vec()), None);
 }
 
 #[test]

@@ -115,7 +115,7 @@ pub async fn create(
         .map_err(|e| refusal(e, Some(&new.slug), &new.code))?;
     audit::record(&txn, by.entry("category.create", view.id).after(&view)).await?;
     txn.commit().await?;
-    cache.invalidate().await;
+    crate::catalogue::service::written(cache).await;
     tracing::info!(category_id = %view.id, code = %view.code, "category created");
     Ok(view)
 }
@@ -159,7 +159,7 @@ pub async fn update(
     )
     .await?;
     txn.commit().await?;
-    cache.invalidate().await;
+    crate::catalogue::service::written(cache).await;
     tracing::info!(category_id = %id, "category updated");
     Ok(after)
 }
@@ -199,7 +199,7 @@ pub async fn delete(
     }
     audit::record(&txn, by.entry("category.delete", id).before(&before)).await?;
     txn.commit().await?;
-    cache.invalidate().await;
+    crate::catalogue::service::written(cache).await;
     tracing::info!(category_id = %id, code = %before.code, "category deleted");
     Ok(())
 }
@@ -231,7 +231,15 @@ const MAX_NAMED: usize = 100;
 /// table: [`CategoryError::UnknownCategory`] when there is none.
 pub async fn resolve(db: &impl ConnectionTrait, raw: &str) -> Result<String, CategoryError> {
     let unknown = || CategoryError::UnknownCategory(raw.to_owned());
-    if raw.trim().is_empty() || raw.len() > MAX_NAMED {
+    let name = raw.trim();
+    // Codes and slugs are ASCII letters, digits, `_` and `-`: anything else names no
+    // category, and is never sent to PostgreSQL (which refuses a NUL in text).
+    if name.is_empty()
+        || name.len() > MAX_NAMED
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
         return Err(unknown());
     }
     repo::code_of(db, raw).await?.ok_or_else(unknown)

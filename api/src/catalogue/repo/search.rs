@@ -81,9 +81,12 @@ struct Correction {
     correction: Option<String>,
 }
 
-/// For each word, its correction: `None` when it is a known word (or its stem is),
-/// too short (under 4 letters) or not only letters, or when no term is near enough
-/// (1 typo for 4-5 letters, 2 beyond; two letters swapped count as one).
+/// For each word, its correction: `None` when a published product matches it (the
+/// word or its stem), when it is too short (under 4 letters) or not only letters, or
+/// when no term is near enough (1 typo for 4-5 letters, 2 beyond; two letters swapped
+/// count as one). A correction is always a word of a published product: the lexicon
+/// also holds the words of drafts and archived products (it only grows), and a
+/// suggestion must never reveal one.
 pub async fn corrections(
     db: &impl ConnectionTrait,
     words: &[String],
@@ -95,8 +98,8 @@ pub async fn corrections(
     let found = Correction::find_by_statement(stmt(
         "SELECT w.word,
                 CASE WHEN length(w.word) < 4 OR w.word !~ '^[[:alpha:]]+$'
-                       OR EXISTS (SELECT 1 FROM search_terms t WHERE t.term = w.word)
-                       OR EXISTS (SELECT 1 FROM search_terms t WHERE t.stem = search_stem(w.word))
+                       OR EXISTS (SELECT 1 FROM products p WHERE p.status = 'published'
+                                    AND p.search_document @@ plainto_tsquery('english', w.word))
                      THEN NULL
                      ELSE (SELECT c.term FROM (
                               SELECT t.term FROM search_terms t
@@ -106,6 +109,8 @@ pub async fn corrections(
                                WHERE t.anagram = search_anagram(w.word)
                               UNION SELECT t.term FROM search_terms t WHERE t.term % w.word) c
                             WHERE search_typo_distance(w.word, c.term) <= k.d
+                              AND EXISTS (SELECT 1 FROM products p WHERE p.status = 'published'
+                                    AND p.search_document @@ plainto_tsquery('english', c.term))
                             ORDER BY search_typo_distance(w.word, c.term),
                                      similarity(c.term, w.word) DESC, c.term
                             LIMIT 1)
