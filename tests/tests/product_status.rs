@@ -229,11 +229,19 @@ async fn a_draft_never_leaks_to_a_customer_by_any_route() -> anyhow::Result<()> 
     }
     let refused = place_order(&buyer, &nginx_url(), &token).await?;
     refused.assert_error(409, "INSUFFICIENT_STOCK");
+    // Refused naming the line by its id, never by the draft's name.
     assert!(
-        refused.text.contains(&format!("Draft {q}")),
+        refused.text.contains(&draft) && refused.text.contains("(unavailable product)"),
         "{}",
         refused.text
     );
+    assert!(
+        !refused.text.contains(&format!("Draft {q}")),
+        "{}",
+        refused.text
+    );
+    let cart = e2e::get_auth(&buyer, &format!("{}/api/cart", nginx_url()), &token).await?;
+    assert!(!cart.text.contains(&format!("Draft {q}")), "{}", cart.text);
     let legacy = send(
         buyer
             .post(format!("{}/products/placeorder", nginx_url()))
