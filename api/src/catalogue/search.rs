@@ -101,7 +101,8 @@ pub struct PriceBandFacet {
     pub label: String,
     /// Lowest price in the band, cents (inclusive).
     pub min_price_cents: i64,
-    /// Highest bound, cents (exclusive); absent for the last band.
+    /// Highest bound, cents (exclusive); `null` for the last band.
+    #[oai(nullable)]
     pub max_price_cents: Option<i64>,
     /// Matches in it.
     pub count: u64,
@@ -125,6 +126,7 @@ pub struct SearchResults {
     pub total: u64,
     /// The query as searched when a word was corrected (e.g. `mlik` → `milk`).
     #[oai(skip_serializing_if_is_none)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub corrected_query: Option<String>,
     /// Facet counts.
     pub facets: SearchFacets,

@@ -26,7 +26,8 @@ pub struct AuditEntryView {
     pub id: i64,
     /// `admin` or `system`.
     pub actor: String,
-    /// The admin's user id (none for the system).
+    /// The admin's user id (`null` for the system).
+    #[oai(nullable)]
     pub actor_id: Option<Uuid>,
     /// `<target>.<verb>`: `product.create`, `product.update`, `product.publish`,
     /// `product.stock`, `category.delete`, `review.approve`, `order.ship`...
@@ -35,13 +36,16 @@ pub struct AuditEntryView {
     pub target_type: String,
     /// Its id.
     pub target_id: String,
-    /// The thing before the change (absent for a creation).
+    /// The thing before the change (`null` for a creation).
+    #[oai(nullable)]
     pub before: Option<serde_json::Value>,
-    /// The thing after it (absent for a deletion).
+    /// The thing after it (`null` for a deletion).
+    #[oai(nullable)]
     pub after: Option<serde_json::Value>,
     /// The fields that changed: `{"field": {"from": …, "to": …}}`.
     pub diff: serde_json::Value,
     /// The request that made the change (`X-Request-Id`).
+    #[oai(nullable)]
     pub request_id: Option<String>,
     /// When it was committed.
     pub created_at: DateTime<Utc>,
@@ -70,7 +74,8 @@ impl From<AuditRow> for AuditEntryView {
 pub struct AuditPage {
     /// Entries, newest first.
     pub items: Vec<AuditEntryView>,
-    /// Pass as `before` for the next (older) page; absent on the last page.
+    /// Pass as `before` for the next (older) page; `null` on the last page.
+    #[oai(nullable)]
     pub next_before: Option<i64>,
 }
 
