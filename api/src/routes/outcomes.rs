@@ -410,7 +410,8 @@ outcomes!(
         403 => ADMIN_ONLY,
         404 => "`NOT_FOUND`: no such category",
         409 => "`CATEGORY_NOT_EMPTY`: products of any status are in it (`details.products`); \
-            `CATEGORY_HAS_CHILDREN`: it has sub-categories (`details.children`)",
+            `CATEGORY_HAS_CHILDREN`: it has sub-categories (`details.children`); \
+            `CATEGORY_PROTECTED`: one of the original shop's 12, which its frontend offers",
         503 => UNAVAILABLE,
     }
 );

@@ -635,3 +635,20 @@ async fn a_delete_racing_product_creations_into_its_category_never_answers_500_n
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn the_original_shops_twelve_categories_cannot_be_deleted_even_when_empty()
+-> anyhow::Result<()> {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await?;
+    let ids = app
+        .strings("SELECT id::text FROM categories WHERE code IN ('PET_CARE', 'BABY_CARE')")
+        .await?;
+    assert_eq!(ids.len(), 2);
+    for id in &ids {
+        let refused = delete(&app, &admin, id).await?;
+        refused.assert_error(409, "CATEGORY_PROTECTED");
+    }
+    assert_eq!(app.scalar("SELECT count(*) FROM categories").await?, 12);
+    Ok(())
+}

@@ -50,6 +50,10 @@ pub enum CategoryError {
     /// The category still has children (409 `CATEGORY_HAS_CHILDREN`).
     #[error("the category has {0} sub-categories")]
     HasChildren(i64),
+    /// One of the original shop's 12 categories, which its frontend offers
+    /// (409 `CATEGORY_PROTECTED`).
+    #[error("category {0} is the original shop's")]
+    Protected(String),
     /// A product names a category that does not exist (422 `UNKNOWN_CATEGORY`,
     /// field `category`).
     #[error("unknown category {0}")]
@@ -149,6 +153,14 @@ impl From<CategoryError> for ApiError {
                 ),
             )
             .with_details(json!({ "children": children })),
+            E::Protected(code) => ApiError::new(
+                StatusCode::CONFLICT,
+                "CATEGORY_PROTECTED",
+                format!(
+                    "{code} is one of the original shop's categories, which its frontend offers; rename or move it instead"
+                ),
+            )
+            .with_details(json!({ "code": code })),
             E::UnknownCategory(raw) => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "UNKNOWN_CATEGORY",
