@@ -43,9 +43,12 @@ queries=(
     "q=gluten+free+pasta" "q=coffe+beans" "q=shampo" "q=bread" "q=dairy" "q=household"
 )
 
-# times_ms URL... -> one latency (ms) per URL, in order, on one connection.
+# times_ms URL... -> one latency (ms) per URL, in order, on one connection (curl's
+# `-o` applies to one URL: each gets its own, or the bodies would mix with the times).
 times_ms() {
-    curl -s -o /dev/null -w '%{time_total}\n' "$@" | awk '{ printf "%.3f\n", $1 * 1000 }'
+    local args=() url
+    for url in "$@"; do args+=(-o /dev/null "$url"); done
+    curl -s -w '%{time_total}\n' "${args[@]}" | awk '{ printf "%.3f\n", $1 * 1000 }'
 }
 # percentiles FILE -> "p50 p95" (ms)
 percentiles() {
