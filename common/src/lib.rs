@@ -7,6 +7,7 @@
 pub mod config;
 pub mod db;
 pub mod events;
+pub mod html;
 pub mod kafka;
 pub mod money;
 pub mod seal;

@@ -1,6 +1,7 @@
 //! Review input, parsed ("parse, don't validate"), and how review text leaves the API.
 
 use super::error::ReviewError;
+pub use shop_common::html::escape_html;
 
 /// Longest title, in characters.
 pub const MAX_TITLE: usize = 120;
@@ -156,24 +157,6 @@ fn text(
         ));
     }
     Ok(t.to_owned())
-}
-
-/// `text` safe to put in HTML as it is: `&`, `<`, `>`, `"` and `'` become entities
-/// (`<` → `&lt;`...). Review text is stored as written and escaped on the way out,
-/// so a page that inserts it raw cannot be made to run a script.
-pub fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

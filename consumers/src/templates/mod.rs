@@ -17,6 +17,7 @@
 //! The rendered output is pinned by the golden files in `consumers/tests/golden/`
 //! (`UPDATE_GOLDEN=1 cargo test --release -p consumers --lib templates` rewrites them).
 
+pub use shop_common::html::escape_html;
 use shop_common::{
     events::{OrderCancelled, OrderPlaced, OrderPlacedItem, OrderStatusChanged},
     money::format_cents,
@@ -53,22 +54,6 @@ pub enum OtpPurpose {
     Verify,
     /// Resetting a password.
     Reset,
-}
-
-/// `&`, `<`, `>`, `"` and `'` as HTML entities: safe in text and in quoted attributes.
-pub fn escape_html(raw: &str) -> String {
-    let mut out = String::with_capacity(raw.len());
-    for c in raw.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// `raw` on one line: every control character (CR, LF, tab…) becomes a space, and the
