@@ -57,14 +57,6 @@ fn bad_query(problem: &str) -> ApiError {
     .with_details(json!({ "field": "q", "problem": problem }))
 }
 
-fn is_category_shaped(raw: &str) -> bool {
-    !raw.is_empty()
-        && raw.len() <= 80
-        && raw
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-}
-
 impl RawSearch {
     /// The validated search: 422 naming `q` for a missing, blank or too long query,
     /// 400 naming any other parameter at fault, 422 `PAGE_TOO_DEEP`.
@@ -122,7 +114,9 @@ impl RawSearch {
         }
         let category = match self.category.as_deref().map(str::trim) {
             None | Some("") => None,
-            Some(c) if is_category_shaped(c) => Some(c.to_lowercase()),
+            Some(c) if crate::catalogue::categories::service::is_category_shaped(c) => {
+                Some(c.to_lowercase())
+            }
             Some(_) => {
                 return Err(ApiError::validation(
                     "category",

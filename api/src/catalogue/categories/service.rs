@@ -244,22 +244,22 @@ pub async fn tree(
     Ok((build_tree(&rows), outcome))
 }
 
-/// Longest category a client may name (a code or slug is at most 80).
-const MAX_NAMED: usize = 100;
+/// Whether `raw` could be a category's code or slug: 1 to 80 ASCII letters, digits,
+/// `_` and `-`. Anything else names no category and is never sent to PostgreSQL
+/// (which refuses a NUL in text).
+pub fn is_category_shaped(raw: &str) -> bool {
+    !raw.is_empty()
+        && raw.len() <= 80
+        && raw
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
 
 /// The code of the category `raw` names (its code or slug, any case), read from the
 /// table: [`CategoryError::UnknownCategory`] when there is none.
 pub async fn resolve(db: &impl ConnectionTrait, raw: &str) -> Result<String, CategoryError> {
     let unknown = || CategoryError::UnknownCategory(raw.to_owned());
-    let name = raw.trim();
-    // Codes and slugs are ASCII letters, digits, `_` and `-`: anything else names no
-    // category, and is never sent to PostgreSQL (which refuses a NUL in text).
-    if name.is_empty()
-        || name.len() > MAX_NAMED
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    {
+    if !is_category_shaped(raw.trim()) {
         return Err(unknown());
     }
     repo::code_of(db, raw).await?.ok_or_else(unknown)
