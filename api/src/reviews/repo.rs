@@ -75,8 +75,22 @@ pub async fn product_on_sale(db: &impl ConnectionTrait, id: Uuid) -> Result<bool
     .is_some())
 }
 
+/// [`product_on_sale`], the row share-locked until the transaction ends: an
+/// unpublish waits for it (and it for an unpublish, then sees the new status).
+pub async fn lock_product_on_sale(db: &impl ConnectionTrait, id: Uuid) -> Result<bool, DbErr> {
+    Ok(Id::find_by_statement(stmt(
+        "SELECT id FROM products WHERE id = $1 AND status = 'published' FOR SHARE",
+        vec![id.into()],
+    ))
+    .one(db)
+    .await?
+    .is_some())
+}
+
 /// The oldest order of `user` that contains `product` and is in a
-/// [`VERIFYING_STATUSES`] state, if any.
+/// [`VERIFYING_STATUSES`] state, if any, share-locked until the transaction ends: a
+/// cancellation or refund of it waits, and one committed meanwhile is seen (the row
+/// is read again after the wait), so a refunded order never verifies.
 pub async fn verifying_order(
     db: &impl ConnectionTrait,
     user: Uuid,
@@ -86,7 +100,7 @@ pub async fn verifying_order(
         "SELECT o.id FROM orders o
          JOIN order_items i ON i.order_id = o.id AND i.product_id = $2
          WHERE o.user_id = $1 AND o.status = ANY ($3::text[])
-         ORDER BY o.created_at, o.id LIMIT 1",
+         ORDER BY o.created_at, o.id LIMIT 1 FOR SHARE OF o",
         vec![
             user.into(),
             product.into(),

@@ -51,6 +51,11 @@ async fn count_submission(
 /// Stores the review of `product` by `user`, pending moderation: 404 unless the
 /// product is on sale, 403 unless `user` bought it (an order that is paid, shipped or
 /// delivered), 409 when `user` reviewed it before, 429 past the hourly limit.
+///
+/// One transaction decides and stores: the verifying order and then the product are
+/// share-locked (in the order a cancellation locks them, so the two cannot deadlock),
+/// so an order refunded or a product unpublished concurrently either commits first
+/// and is seen, or waits for the review to be stored.
 pub async fn submit(
     db: &DatabaseConnection,
     redis: &mut ConnectionManager,
@@ -60,15 +65,21 @@ pub async fn submit(
     review: &NewReview,
 ) -> Result<Review, ReviewError> {
     count_submission(redis, user, max_per_hour).await?;
-    if !repo::product_on_sale(db, product).await? {
+    let txn = db.begin().await?;
+    let Some(order) = repo::verifying_order(&txn, user, product).await? else {
+        return Err(if repo::product_on_sale(&txn, product).await? {
+            ReviewError::NotVerifiedBuyer
+        } else {
+            ReviewError::UnknownProduct
+        });
+    };
+    if !repo::lock_product_on_sale(&txn, product).await? {
         return Err(ReviewError::UnknownProduct);
     }
-    let order = repo::verifying_order(db, user, product)
-        .await?
-        .ok_or(ReviewError::NotVerifiedBuyer)?;
-    let stored = repo::insert(db, product, user, order, review)
+    let stored = repo::insert(&txn, product, user, order, review)
         .await?
         .ok_or(ReviewError::AlreadyReviewed)?;
+    txn.commit().await?;
     tracing::info!(review_id = %stored.id, product_id = %product, "review submitted");
     Ok(stored)
 }
@@ -159,7 +170,8 @@ pub async fn moderate(
 
 /// Toggles the helpful vote of `user` on review `id`: removes it if there is one,
 /// adds it otherwise; answers whether the vote is there now and the review's count.
-/// 404 unless the review is approved, 403 on one's own review. The review row is
+/// 404 unless the review is approved and its product on sale, 403 on one's own
+/// review. The review row is
 /// locked first, so one user's concurrent toggles alternate, and the count moves only
 /// when a vote row was really added or removed: it always equals the votes.
 pub async fn toggle_vote(
@@ -172,6 +184,9 @@ pub async fn toggle_vote(
         .await?
         .filter(|r| r.status == "approved")
         .ok_or(ReviewError::UnknownReview)?;
+    if !repo::product_on_sale(&txn, review.product_id).await? {
+        return Err(ReviewError::UnknownReview);
+    }
     if review.user_id == user {
         return Err(ReviewError::OwnReview);
     }

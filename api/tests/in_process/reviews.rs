@@ -590,3 +590,124 @@ async fn past_the_hourly_limit_submissions_over_two_instances_are_429_with_retry
     assert_eq!((judged, limited), (3, 5), "exactly the limit was judged");
     Ok(())
 }
+
+/// Waits until some session of this test's database waits on a row lock (the request
+/// under test queued behind the open transaction), or `request` has finished.
+async fn until_lock_wait_or_done(
+    app: &TestApp,
+    request: &tokio::task::JoinHandle<anyhow::Result<Reply>>,
+) -> anyhow::Result<()> {
+    for _ in 0..1000 {
+        let waiting = app
+            .scalar(
+                "SELECT count(*) FROM pg_stat_activity
+                  WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            )
+            .await?;
+        if waiting > 0 || request.is_finished() {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    anyhow::bail!("the review request neither waited on a lock nor finished")
+}
+
+/// Runs `change` in a transaction left open while a review of `product` by `token` is
+/// submitted, commits it once the submission waits (or has answered), and answers
+/// the submission's reply: what a cancellation or an unpublish committing while the
+/// review is being decided does to it.
+async fn submitted_across(
+    app: &TestApp,
+    token: &str,
+    product: &str,
+    change: &str,
+) -> anyhow::Result<Reply> {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let txn = app.db.begin().await?;
+    txn.execute_unprepared(change).await?;
+    let (http, url, token) = (
+        app.http.clone(),
+        app.url(&format!("/api/products/{product}/reviews")),
+        token.to_owned(),
+    );
+    let request = tokio::spawn(async move {
+        let r = http
+            .post(url)
+            .bearer_auth(token)
+            .json(&review(5))
+            .send()
+            .await?;
+        Reply::read(r).await
+    });
+    until_lock_wait_or_done(app, &request).await?;
+    txn.commit().await?;
+    request.await?
+}
+
+#[tokio::test]
+async fn an_order_cancelled_or_a_product_unpublished_while_a_review_is_decided_refuses_it()
+-> anyhow::Result<()> {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await?;
+    let product = app.product(&admin, "Matcha", 10, 900).await?;
+
+    // The buyer's only paid order leaves `paid` in a transaction that commits while
+    // the submission is deciding: the submission must see it (a read of the last
+    // committed state before the commit would verify a purchase that is undone).
+    let token = buyer(&app, &admin, &product).await?;
+    let order = app
+        .strings(&format!(
+            "SELECT o.id::text FROM orders o JOIN order_items i ON i.order_id = o.id
+              WHERE i.product_id = '{product}' AND o.status = 'paid'"
+        ))
+        .await?;
+    anyhow::ensure!(order.len() == 1, "one paid order: {order:?}");
+    let refused = submitted_across(
+        &app,
+        &token,
+        &product,
+        &format!(
+            "UPDATE orders SET status = 'cancelled' WHERE id = '{}'",
+            order[0]
+        ),
+    )
+    .await?;
+    refused.assert_error(403, "REVIEW_NOT_VERIFIED_BUYER");
+
+    // Another buyer; the product goes back to draft while the submission decides.
+    let other = buyer(&app, &admin, &product).await?;
+    let hidden = submitted_across(
+        &app,
+        &other,
+        &product,
+        &format!("UPDATE products SET status = 'draft' WHERE id = '{product}'"),
+    )
+    .await?;
+    hidden.assert_error(404, "NOT_FOUND");
+    assert_eq!(app.scalar("SELECT count(*) FROM reviews").await?, 0);
+    Ok(())
+}
+
+#[tokio::test]
+async fn no_vote_on_a_review_of_a_product_no_longer_on_sale() -> anyhow::Result<()> {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await?;
+    let product = app.product(&admin, "Hojicha", 10, 700).await?;
+    let author = buyer(&app, &admin, &product).await?;
+    let id = reviewed(&app, &author, &product, 5).await?;
+    assert_eq!(approve_at(&app, &app.base, &admin, &id).await?.status, 200);
+    let unpublished = app
+        .send(
+            app.http
+                .post(app.url(&format!("/api/admin/products/{product}/unpublish")))
+                .bearer_auth(&admin),
+        )
+        .await?;
+    assert_eq!(unpublished.status, 200, "{}", unpublished.text);
+    let reader = app.customer().await?;
+    vote_at(&app, &app.base, &reader, &id)
+        .await?
+        .assert_error(404, "NOT_FOUND");
+    assert_eq!(app.scalar("SELECT count(*) FROM review_votes").await?, 0);
+    Ok(())
+}
