@@ -21,6 +21,7 @@ mod m20261206_000012_order_lifecycle;
 mod m20261207_000013_catalogue_data;
 mod m20261207_000014_search;
 mod m20261207_000015_reviews;
+mod m20261207_000016_category_protected;
 
 /// Applies the migrations in order.
 pub struct Migrator;
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000013_catalogue_data::Migration),
             Box::new(m20261207_000014_search::Migration),
             Box::new(m20261207_000015_reviews::Migration),
+            Box::new(m20261207_000016_category_protected::Migration),
         ]
     }
 }

@@ -646,9 +646,59 @@ async fn the_original_shops_twelve_categories_cannot_be_deleted_even_when_empty(
         .await?;
     assert_eq!(ids.len(), 2);
     for id in &ids {
-        let refused = delete(&app, &admin, id).await?;
+        let mut refused = delete(&app, &admin, id).await?;
+        refused.assert_error(409, "CATEGORY_PROTECTED");
+        // The mark is on the admin's answers, and a rename keeps it.
+        let renamed = patch_at(&app, &app.base, &admin, id, &json!({"name": "Renamed"})).await?;
+        assert_eq!(renamed.status, 200, "{}", renamed.text);
+        assert_eq!(renamed.json["data"]["protected"], true);
+        refused = delete(&app, &admin, id).await?;
         refused.assert_error(409, "CATEGORY_PROTECTED");
     }
     assert_eq!(app.scalar("SELECT count(*) FROM categories").await?, 12);
+    let added = category(&app, &admin, &unique("frozen"), None).await?;
+    assert_eq!(added["protected"], false);
+    let gone = delete(&app, &admin, added["id"].as_str().unwrap_or_default()).await?;
+    assert_eq!(gone.status, 204, "{}", gone.text);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_slug_that_spells_another_categorys_code_is_taken() -> anyhow::Result<()> {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await?;
+    let beverages = app
+        .strings("SELECT id::text FROM categories WHERE code = 'BEVERAGES'")
+        .await?;
+    anyhow::ensure!(beverages.len() == 1, "BEVERAGES is seeded");
+    // BEVERAGES gives up its slug; its code still names it on every route.
+    let moved = patch_at(
+        &app,
+        &app.base,
+        &admin,
+        &beverages[0],
+        &json!({"slug": "drinks"}),
+    )
+    .await?;
+    assert_eq!(moved.status, 200, "{}", moved.text);
+    let soda = category(&app, &admin, &unique("soda"), None).await?;
+    let id = soda["id"].as_str().unwrap_or_default();
+    // `beverages` would name BEVERAGES by code and soda by slug: refused.
+    patch_at(&app, &app.base, &admin, id, &json!({"slug": "beverages"}))
+        .await?
+        .assert_error(409, "SLUG_TAKEN");
+    create_at(&app, &app.base, &admin, "beverages", None)
+        .await?
+        .assert_error(409, "SLUG_TAKEN");
+    // Its own code spelled as its slug is its own.
+    let back = patch_at(
+        &app,
+        &app.base,
+        &admin,
+        &beverages[0],
+        &json!({"slug": "beverages"}),
+    )
+    .await?;
+    assert_eq!(back.status, 200, "{}", back.text);
     Ok(())
 }

@@ -41,6 +41,9 @@ pub struct CategoryView {
     pub parent_id: Option<Uuid>,
     /// Order among siblings (then by name).
     pub position: i32,
+    /// One of the original shop's categories (its frontend offers exactly these):
+    /// renamed or moved, never deleted (409 `CATEGORY_PROTECTED`).
+    pub protected: bool,
     /// Creation time.
     pub created_at: DateTime<Utc>,
     /// Last change.

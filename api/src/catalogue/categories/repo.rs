@@ -14,7 +14,8 @@ use crate::sql::stmt;
 const TREE_LOCK_CLASS: i32 = 0x6361_7467;
 
 /// Columns of [`CategoryView`].
-const COLUMNS: &str = "id, code, slug, name, parent_id, position, created_at, updated_at";
+const COLUMNS: &str =
+    "id, code, slug, name, parent_id, position, protected, created_at, updated_at";
 
 #[derive(FromQueryResult)]
 struct Number {
@@ -95,14 +96,16 @@ pub async fn code_of(db: &impl ConnectionTrait, raw: &str) -> Result<Option<Stri
     .map(|c| c.code))
 }
 
-/// Whether a category other than `except` has `slug`.
+/// Whether a category other than `except` has `slug`, or a code that `slug` would
+/// name: a product's category is looked up by code (any case) or slug, so slug
+/// `beverages` on another category than `BEVERAGES` would make one name mean two.
 pub async fn slug_taken(
     db: &impl ConnectionTrait,
     slug: &str,
     except: Option<Uuid>,
 ) -> Result<bool, DbErr> {
     Ok(Found::find_by_statement(stmt(
-        "SELECT EXISTS (SELECT 1 FROM categories WHERE slug = $1
+        "SELECT EXISTS (SELECT 1 FROM categories WHERE (slug = $1 OR code = upper($1))
                         AND id IS DISTINCT FROM $2) AS found",
         vec![slug.to_owned().into(), except.into()],
     ))

@@ -164,23 +164,6 @@ pub async fn update(
     Ok(after)
 }
 
-/// The original shop's categories (seeded by migration 0013): its frontend offers
-/// exactly these codes when uploading, so they can be renamed or moved, never deleted.
-pub const LEGACY_CODES: [&str; 12] = [
-    "FRUITS_VEGETABLES",
-    "DAIRY_BAKERY",
-    "SNACKS_BRANDED_FOODS",
-    "BEVERAGES",
-    "PERSONAL_CARE",
-    "HOUSEHOLD_SUPPLIES",
-    "MEAT_SEAFOOD",
-    "GOURMET_WORLD_FOOD",
-    "BABY_CARE",
-    "CLEANING_HOUSEHOLD",
-    "STAPLES",
-    "PET_CARE",
-];
-
 /// Deletes a category that has no products (of any status) and no children
 /// (audited).
 pub async fn delete(
@@ -202,7 +185,7 @@ pub async fn delete(
     if children > 0 {
         return Err(CategoryError::HasChildren(children));
     }
-    if LEGACY_CODES.contains(&before.code.as_str()) {
+    if before.protected {
         return Err(CategoryError::Protected(before.code));
     }
     match repo::delete(&txn, id).await {
