@@ -22,6 +22,7 @@ mod m20261207_000013_catalogue_data;
 mod m20261207_000014_search;
 mod m20261207_000015_reviews;
 mod m20261207_000016_category_protected;
+mod m20261207_000017_search_without_pending_list;
 
 /// Applies the migrations in order.
 pub struct Migrator;
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000014_search::Migration),
             Box::new(m20261207_000015_reviews::Migration),
             Box::new(m20261207_000016_category_protected::Migration),
+            Box::new(m20261207_000017_search_without_pending_list::Migration),
         ]
     }
 }
