@@ -558,3 +558,33 @@ async fn concurrent_imports_sharing_new_words_all_succeed_and_every_word_is_sear
     assert_eq!(total(&reply), 8, "{}", reply.text);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_bulk_insert_leaves_no_pending_list_in_the_search_indexes() -> anyhow::Result<()> {
+    // GIN's default (`fastupdate`) parks new entries in a pending list that every
+    // search scans and that drives the planner to a sequential scan (migration
+    // 0017). `gin_clean_pending_list` answers how many pending pages it merged: none
+    // may be left after 2,000 products arrive in one statement, as from an import.
+    let app = TestApp::spawn().await;
+    app.db
+        .execute_unprepared(
+            "INSERT INTO products (id, name, description, price_cents, currency, category,
+                                   stock, low_stock_threshold, status)
+             SELECT gen_random_uuid(), 'Bulk kumquat ' || g, 'Tangy kumquat number ' || g,
+                    100 + g, 'USD', 'FRUITS_VEGETABLES', 5, 1, 'published'
+               FROM generate_series(1, 2000) AS g",
+        )
+        .await?;
+    for index in ["products_search_idx", "search_terms_trgm_idx"] {
+        let pending = app
+            .scalar(&format!(
+                "SELECT gin_clean_pending_list('{index}'::regclass)"
+            ))
+            .await?;
+        assert_eq!(pending, 0, "{index} had {pending} pending pages");
+    }
+    let found = search(&app, &app.base, "q=kumquat&page_size=1").await?;
+    assert_eq!(ids(&found).len(), 1);
+    assert_eq!(total(&found), 2000);
+    Ok(())
+}
