@@ -588,3 +588,61 @@ async fn a_bulk_insert_leaves_no_pending_list_in_the_search_indexes() -> anyhow:
     assert_eq!(total(&found), 2000);
     Ok(())
 }
+
+#[tokio::test]
+async fn every_sort_pages_in_its_order_without_overlap_or_gap() -> anyhow::Result<()> {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await?;
+    // Equal prices too, so the id must break ties the same way on every page.
+    for (i, price) in [300, 100, 300, 250, 100, 900, 300].iter().enumerate() {
+        product(
+            &app,
+            &admin,
+            &format!("Kiwi crate {i}"),
+            "Green kiwi fruit",
+            "FRUITS_VEGETABLES",
+            *price,
+            i as i64,
+        )
+        .await?;
+    }
+    for sort in ["relevance", "price_asc", "price_desc", "newest", "rating"] {
+        let whole = search(
+            &app,
+            &app.base,
+            &format!("q=kiwi&sort={sort}&page_size=100"),
+        )
+        .await?;
+        let all = ids(&whole);
+        assert_eq!(all.len(), 7, "{sort}: {}", whole.text);
+        let mut paged = Vec::new();
+        for page in 1..=3 {
+            let reply = search(
+                &app,
+                &app.base,
+                &format!("q=kiwi&sort={sort}&page={page}&page_size=3"),
+            )
+            .await?;
+            paged.extend(ids(&reply));
+        }
+        assert_eq!(paged, all, "{sort}: pages of 3 differ from one page of all");
+        if sort.starts_with("price") {
+            let prices: Vec<i64> = whole.json["data"]["items"]
+                .as_array()
+                .map(|items| {
+                    items
+                        .iter()
+                        .filter_map(|p| p["price_cents"].as_i64())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let mut sorted = prices.clone();
+            sorted.sort_unstable();
+            if sort == "price_desc" {
+                sorted.reverse();
+            }
+            assert_eq!(prices, sorted, "{sort}");
+        }
+    }
+    Ok(())
+}

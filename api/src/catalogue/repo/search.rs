@@ -137,14 +137,57 @@ struct MatchRow {
     price_bands: String,
 }
 
-fn order_by(sort: SearchSort) -> &'static str {
+/// The sort keys of an order, most significant first: an expression over the
+/// filtered row `f` (and the relevance `pool`) and its direction. The last key is the
+/// id, so the order is total and pages never overlap.
+fn sort_keys(sort: SearchSort) -> &'static [(&'static str, &'static str)] {
     match sort {
-        SearchSort::Relevance => "pool.boosted DESC NULLS LAST, f.rank DESC, f.id",
-        SearchSort::PriceAsc => "f.price_cents ASC, f.id",
-        SearchSort::PriceDesc => "f.price_cents DESC, f.id",
-        SearchSort::Newest => "f.created_at DESC, f.id",
-        SearchSort::Rating => "f.rating DESC NULLS LAST, f.rating_count DESC, f.id",
+        SearchSort::Relevance => &[
+            ("pool.boosted", "DESC NULLS LAST"),
+            ("f.rank", "DESC"),
+            ("f.id", "ASC"),
+        ],
+        SearchSort::PriceAsc => &[("f.price_cents", "ASC"), ("f.id", "ASC")],
+        SearchSort::PriceDesc => &[("f.price_cents", "DESC"), ("f.id", "ASC")],
+        SearchSort::Newest => &[("f.created_at", "DESC"), ("f.id", "ASC")],
+        SearchSort::Rating => &[
+            ("f.rating", "DESC NULLS LAST"),
+            ("f.rating_count", "DESC"),
+            ("f.id", "ASC"),
+        ],
     }
+}
+
+/// The page's query and the order of its ids: the keys are selected as `s0`, `s1`…
+/// so the page is chosen by a bounded (top-N) sort of the matches, and only its own
+/// rows are sorted again for the JSON array (a window function numbering the rows
+/// would sort every match).
+fn page_query(sort: SearchSort, pool: &str, limit: u64, offset: u64) -> (String, String) {
+    let keys = sort_keys(sort);
+    let selected = keys
+        .iter()
+        .enumerate()
+        .map(|(i, (expr, _))| format!("{expr} AS s{i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let inner = keys
+        .iter()
+        .map(|(expr, dir)| format!("{expr} {dir}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let outer = keys
+        .iter()
+        .enumerate()
+        .map(|(i, (_, dir))| format!("page.s{i} {dir}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    (
+        format!(
+            "SELECT f.id, {selected} FROM filtered f {pool}
+              ORDER BY {inner} LIMIT {limit} OFFSET {offset}"
+        ),
+        outer,
+    )
 }
 
 /// The page, the total and the facets of one search, in one statement.
@@ -208,6 +251,13 @@ pub async fn matches(db: &impl ConnectionTrait, f: &SearchFilter<'_>) -> Result<
         .collect::<Vec<_>>()
         .join(", ");
     let bands = PRICE_BAND_BOUNDS.len();
+    // The rank is computed only for the relevance order (it reads every match's
+    // document).
+    let rank_columns = if f.sort == SearchSort::Relevance {
+        ", lower(p.name) AS lname, ts_rank_cd(p.search_document, q.query) AS rank"
+    } else {
+        ""
+    };
     let pool = if f.sort == SearchSort::Relevance {
         format!(
             "LEFT JOIN (SELECT id, rank + similarity(lname, $1) AS boosted
@@ -218,22 +268,21 @@ pub async fn matches(db: &impl ConnectionTrait, f: &SearchFilter<'_>) -> Result<
     } else {
         String::new()
     };
+    let (page, page_order) = page_query(f.sort, &pool, f.limit, f.offset);
     let sql = format!(
         "WITH RECURSIVE {tree}
          matched AS MATERIALIZED (
-            SELECT p.id, p.category, p.created_at, p.price_cents, lower(p.name) AS lname,
-                   width_bucket(p.price_cents, ARRAY[{bounds}]::bigint[]) AS band,
-                   ts_rank_cd(p.search_document, q.query) AS rank {rating_columns}
+            SELECT p.id, p.category, p.created_at, p.price_cents,
+                   width_bucket(p.price_cents, ARRAY[{bounds}]::bigint[]) AS band
+                   {rank_columns} {rating_columns}
               FROM products p CROSS JOIN plainto_tsquery('english', $1) AS q(query)
               {rating_join}
              WHERE {conditions}
          ),
          filtered AS MATERIALIZED (SELECT m.* FROM matched m {in_category})
          SELECT (SELECT count(*) FROM filtered) AS total,
-                (SELECT coalesce(json_agg(page.id ORDER BY page.n), '[]')::text FROM (
-                    SELECT f.id, row_number() OVER (ORDER BY {order}) AS n
-                      FROM filtered f {pool}
-                     ORDER BY {order} LIMIT {limit} OFFSET {offset}) page) AS ids,
+                (SELECT coalesce(json_agg(page.id ORDER BY {page_order}), '[]')::text
+                   FROM ({page}) page) AS ids,
                 (SELECT coalesce(json_agg(json_build_array(c.code, c.name, g.n)
                                           ORDER BY g.n DESC, c.code), '[]')::text
                    FROM (SELECT category, count(*) AS n FROM matched GROUP BY category) g
@@ -242,9 +291,6 @@ pub async fn matches(db: &impl ConnectionTrait, f: &SearchFilter<'_>) -> Result<
                     SELECT s.band, count(f.id) AS n FROM generate_series(0, {bands}) AS s(band)
                       LEFT JOIN filtered f ON f.band = s.band GROUP BY s.band) b) AS price_bands",
         conditions = conditions.join(" AND "),
-        order = order_by(f.sort),
-        limit = f.limit,
-        offset = f.offset,
     );
     let row = MatchRow::find_by_statement(stmt(&sql, values))
         .one(db)
