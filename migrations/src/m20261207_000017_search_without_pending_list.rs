@@ -7,7 +7,7 @@
 //! that scan, turns to a sequential scan of the products instead; a connection's
 //! cached plan then keeps the sequential scan after the list is gone. Measured after
 //! seeding 10,000 products (`scripts/bench-search.sh`): 436 pending pages, search p95
-//! 36 ms uncached; with the list merged, 10.5 ms. A catalogue is written rarely and
+//! 36 ms uncached; with the list merged, 10.5 to 12 ms. A catalogue is written rarely and
 //! searched constantly, so the writes pay: an insert updates the index at once.
 
 use sea_orm_migration::prelude::*;

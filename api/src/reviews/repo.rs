@@ -89,8 +89,8 @@ pub async fn lock_product_on_sale(db: &impl ConnectionTrait, id: Uuid) -> Result
 
 /// The oldest order of `user` that contains `product` and is in a
 /// [`VERIFYING_STATUSES`] state, if any, share-locked until the transaction ends: a
-/// cancellation or refund of it waits, and one committed meanwhile is seen (the row
-/// is read again after the wait), so a refunded order never verifies.
+/// cancellation of it waits, and one committed meanwhile is seen (the row is read
+/// again after the wait), so a cancelled order never verifies.
 pub async fn verifying_order(
     db: &impl ConnectionTrait,
     user: Uuid,

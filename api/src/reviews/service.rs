@@ -54,7 +54,7 @@ async fn count_submission(
 ///
 /// One transaction decides and stores: the verifying order and then the product are
 /// share-locked (in the order a cancellation locks them, so the two cannot deadlock),
-/// so an order refunded or a product unpublished concurrently either commits first
+/// so an order cancelled or a product unpublished concurrently either commits first
 /// and is seen, or waits for the review to be stored.
 pub async fn submit(
     db: &DatabaseConnection,
@@ -170,10 +170,11 @@ pub async fn moderate(
 
 /// Toggles the helpful vote of `user` on review `id`: removes it if there is one,
 /// adds it otherwise; answers whether the vote is there now and the review's count.
-/// 404 unless the review is approved and its product on sale, 403 on one's own
-/// review. The review row is
-/// locked first, so one user's concurrent toggles alternate, and the count moves only
-/// when a vote row was really added or removed: it always equals the votes.
+/// 404 unless the review is approved and its product on sale (the product row
+/// share-locked, so an unpublish committing meanwhile is seen), 403 on one's own
+/// review. The review row is locked first, so one user's concurrent toggles
+/// alternate, and the count moves only when a vote row was really added or removed:
+/// it always equals the votes.
 pub async fn toggle_vote(
     db: &DatabaseConnection,
     user: Uuid,
@@ -184,7 +185,7 @@ pub async fn toggle_vote(
         .await?
         .filter(|r| r.status == "approved")
         .ok_or(ReviewError::UnknownReview)?;
-    if !repo::product_on_sale(&txn, review.product_id).await? {
+    if !repo::lock_product_on_sale(&txn, review.product_id).await? {
         return Err(ReviewError::UnknownReview);
     }
     if review.user_id == user {

@@ -591,25 +591,25 @@ async fn past_the_hourly_limit_submissions_over_two_instances_are_429_with_retry
     Ok(())
 }
 
-/// Waits until some session of this test's database waits on a row lock (the request
-/// under test queued behind the open transaction), or `request` has finished.
-async fn until_lock_wait_or_done(
+/// Waits until a session is blocked by `holder` (the backend of the open
+/// transaction: the request under test queued behind it), or `request` has finished.
+async fn until_blocked_by_or_done(
     app: &TestApp,
+    holder: i64,
     request: &tokio::task::JoinHandle<anyhow::Result<Reply>>,
 ) -> anyhow::Result<()> {
     for _ in 0..1000 {
-        let waiting = app
-            .scalar(
-                "SELECT count(*) FROM pg_stat_activity
-                  WHERE datname = current_database() AND wait_event_type = 'Lock'",
-            )
+        let blocked = app
+            .scalar(&format!(
+                "SELECT count(*) FROM pg_stat_activity WHERE {holder} = ANY (pg_blocking_pids(pid))"
+            ))
             .await?;
-        if waiting > 0 || request.is_finished() {
+        if blocked > 0 || request.is_finished() {
             return Ok(());
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    anyhow::bail!("the review request neither waited on a lock nor finished")
+    anyhow::bail!("the review request neither waited on the open transaction nor finished")
 }
 
 /// Runs `change` in a transaction left open while a review of `product` by `token` is
@@ -622,8 +622,20 @@ async fn submitted_across(
     product: &str,
     change: &str,
 ) -> anyhow::Result<Reply> {
-    use sea_orm::{ConnectionTrait, TransactionTrait};
+    use sea_orm::{ConnectionTrait, FromQueryResult, TransactionTrait};
+    #[derive(FromQueryResult)]
+    struct Pid {
+        pid: i32,
+    }
     let txn = app.db.begin().await?;
+    let holder = Pid::find_by_statement(sea_orm::Statement::from_string(
+        sea_orm::DbBackend::Postgres,
+        "SELECT pg_backend_pid() AS pid",
+    ))
+    .one(&txn)
+    .await?
+    .ok_or_else(|| anyhow::anyhow!("no backend pid"))?
+    .pid;
     txn.execute_unprepared(change).await?;
     let (http, url, token) = (
         app.http.clone(),
@@ -639,7 +651,7 @@ async fn submitted_across(
             .await?;
         Reply::read(r).await
     });
-    until_lock_wait_or_done(app, &request).await?;
+    until_blocked_by_or_done(app, i64::from(holder), &request).await?;
     txn.commit().await?;
     request.await?
 }
