@@ -66,20 +66,18 @@ struct Count {
 
 /// Whether product `id` exists and is published.
 pub async fn product_on_sale(db: &impl ConnectionTrait, id: Uuid) -> Result<bool, DbErr> {
-    Ok(Id::find_by_statement(stmt(
-        "SELECT id FROM products WHERE id = $1 AND status = 'published'",
-        vec![id.into()],
-    ))
-    .one(db)
-    .await?
-    .is_some())
+    on_sale(db, id, "").await
 }
 
 /// [`product_on_sale`], the row share-locked until the transaction ends: an
 /// unpublish waits for it (and it for an unpublish, then sees the new status).
 pub async fn lock_product_on_sale(db: &impl ConnectionTrait, id: Uuid) -> Result<bool, DbErr> {
+    on_sale(db, id, "FOR SHARE").await
+}
+
+async fn on_sale(db: &impl ConnectionTrait, id: Uuid, lock: &str) -> Result<bool, DbErr> {
     Ok(Id::find_by_statement(stmt(
-        "SELECT id FROM products WHERE id = $1 AND status = 'published' FOR SHARE",
+        &format!("SELECT id FROM products WHERE id = $1 AND status = 'published' {lock}"),
         vec![id.into()],
     ))
     .one(db)

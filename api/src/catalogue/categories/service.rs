@@ -10,7 +10,7 @@ use super::{
     error::CategoryError,
     model::{
         CategoryPatch, CategoryRow, CategoryView, KnownCategories, MAX_CATEGORIES, MAX_DEPTH,
-        NewCategory, build_tree,
+        MAX_SLUG, NewCategory, build_tree,
     },
     repo,
 };
@@ -227,12 +227,12 @@ pub async fn tree(
     Ok((build_tree(&rows), outcome))
 }
 
-/// Whether `raw` could be a category's code or slug: 1 to 80 ASCII letters, digits,
+/// Whether `raw` could be a category's code or slug: 1 to [`MAX_SLUG`] ASCII letters, digits,
 /// `_` and `-`. Anything else names no category and is never sent to PostgreSQL
 /// (which refuses a NUL in text).
 pub fn is_category_shaped(raw: &str) -> bool {
     !raw.is_empty()
-        && raw.len() <= 80
+        && raw.len() <= MAX_SLUG
         && raw
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
